@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs and is missing: OPA (built once per
+# machine from the Go module proxy into a stable cache path), Redis and
+# ClickHouse (Debian packages). Idempotent; fast when everything is present.
+set -euo pipefail
+
+OPA_VERSION="${SARK_OPA_VERSION:-v1.22.2}"
+TOOLS_DIR="${SARK_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sark/bin}"
+OPA_DIR="$TOOLS_DIR/opa-$OPA_VERSION"
+
+say() { printf '[test-env] %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    say "need root to run: $*"; return 1
+  fi
+}
+
+if [ ! -x "$OPA_DIR/opa" ]; then
+  command -v go >/dev/null || { say "Go is required to build OPA ($OPA_VERSION)"; exit 1; }
+  say "building OPA $OPA_VERSION into $OPA_DIR (once per machine, about a minute)"
+  mkdir -p "$OPA_DIR"
+  (cd / && GOBIN="$OPA_DIR" GOFLAGS=-mod=mod go install "github.com/open-policy-agent/opa@$OPA_VERSION")
+fi
+
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+[ -x /usr/sbin/clickhouse-server ] || command -v clickhouse-server >/dev/null || missing+=(clickhouse-server)
+if [ "${#missing[@]}" -gt 0 ]; then
+  say "installing ${missing[*]} (apt)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# The packages' own daemons are not used: tests start private instances.
+say "ready: opa $("$OPA_DIR/opa" version | head -1 | cut -d' ' -f2), $(redis-server --version | cut -d' ' -f3), clickhouse $(ls /usr/sbin/clickhouse-server >/dev/null && echo present)"

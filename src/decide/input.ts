@@ -1,0 +1,113 @@
+/**
+ * The policy input document (schema: opa/schemas/input.schema.json). Built
+ * once per message from the classified message, the identity and request
+ * metadata. Field names are snake_case, as Rego style expects.
+ */
+import type { Identity } from '../identity/resolve.ts';
+import type { McpMessage } from '../mcp/classify.ts';
+
+export const INPUT_SCHEMA_VERSION = 1;
+
+export interface RequestMeta {
+  readonly requestId: string;
+  readonly httpMethod: string;
+  readonly path: string;
+  readonly clientAddress: string | undefined;
+  readonly userAgent: string | undefined;
+  readonly sessionId: string | undefined;
+  readonly transport: 'streamable-http';
+  readonly nowMs: number;
+}
+
+export interface PolicyInput {
+  readonly schema_version: number;
+  readonly action: string;
+  readonly kind: string;
+  readonly method: string | null;
+  readonly era: string;
+  readonly protocol_version: string | null;
+  readonly server: { readonly id: string };
+  readonly agent: Record<string, unknown>;
+  readonly tool?: { readonly name: string };
+  readonly prompt?: { readonly name: string };
+  readonly resource?: { readonly uri: string };
+  readonly task?: { readonly id: string };
+  readonly arguments?: Record<string, unknown>;
+  readonly session_id: string | null;
+  readonly request: Record<string, unknown>;
+  readonly client: Record<string, unknown>;
+}
+
+const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+
+export function agentDocument(identity: Identity): Record<string, unknown> {
+  return {
+    id: identity.id,
+    type: identity.type,
+    authenticated: identity.authenticated,
+    auth_method: identity.authMethod,
+    roles: identity.roles,
+    tenant: identity.tenant ?? null,
+    team: identity.team ?? null,
+    trust_level: identity.trustLevel ?? null,
+    environment: identity.environment ?? null,
+  };
+}
+
+export function buildInput(serverId: string, msg: McpMessage, identity: Identity, meta: RequestMeta): PolicyInput {
+  const now = new Date(meta.nowMs);
+  const input: Record<string, unknown> = {
+    schema_version: INPUT_SCHEMA_VERSION,
+    action: msg.action,
+    kind: msg.kind,
+    method: msg.method ?? null,
+    era: msg.era,
+    protocol_version: msg.protocolVersion ?? null,
+    server: { id: serverId },
+    agent: agentDocument(identity),
+    session_id: meta.sessionId ?? null,
+    request: {
+      id: meta.requestId,
+      jsonrpc_id: msg.id,
+      transport: meta.transport,
+      http_method: meta.httpMethod,
+      path: meta.path,
+      client_address: meta.clientAddress ?? null,
+      user_agent: meta.userAgent ?? null,
+      // Wall-clock fields pre-computed so policies stay portable to the WASM
+      // target, where time builtins are not all available.
+      time: {
+        unix_ms: meta.nowMs,
+        rfc3339: now.toISOString(),
+        weekday: WEEKDAYS[now.getUTCDay()],
+        hour_utc: now.getUTCHours(),
+        minute_utc: now.getUTCMinutes(),
+      },
+    },
+    // Client-supplied and unverified: never a basis for identity.
+    client: {
+      verified: false,
+      client_info: msg.clientInfo ?? null,
+      client_capabilities: msg.clientCapabilities ?? null,
+    },
+  };
+  if (msg.name !== undefined) {
+    switch (msg.method) {
+      case 'tools/call':
+        input.tool = { name: msg.name };
+        break;
+      case 'prompts/get':
+        input.prompt = { name: msg.name };
+        break;
+      case 'resources/read':
+      case 'resources/subscribe':
+      case 'resources/unsubscribe':
+        input.resource = { uri: msg.name };
+        break;
+      default:
+        if (msg.method?.startsWith('tasks/')) input.task = { id: msg.name };
+    }
+  }
+  if (msg.arguments !== undefined) input.arguments = msg.arguments;
+  return input as unknown as PolicyInput;
+}

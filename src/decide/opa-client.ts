@@ -1,0 +1,86 @@
+/**
+ * OPA over its Data API (POST /v1/data/<path>) through an undici keep-alive
+ * pool. The deadline covers the whole exchange; a late, failed, non-200 or
+ * undecodable answer is a SARK_POLICY_* error, which the decide stage turns
+ * into a deny.
+ */
+import { errors as undiciErrors, Pool } from 'undici';
+import { SarkError } from '../errors.ts';
+import type { PolicyEngine } from './engine.ts';
+import type { PolicyInput } from './input.ts';
+
+export interface OpaClientOptions {
+  url: string;
+  decisionPath: string;
+  timeoutMs: number;
+  connections: number;
+}
+
+export function createOpaEngine(options: OpaClientOptions): PolicyEngine {
+  const base = new URL(options.url);
+  const prefix = base.pathname.replace(/\/$/, '');
+  const pool = new Pool(base.origin, {
+    connections: options.connections,
+    keepAliveTimeout: 30_000,
+    connect: { timeout: Math.max(options.timeoutMs, 100) },
+  });
+  const dataPath = `${prefix}/v1/data/${options.decisionPath}`;
+  const timeoutMs = options.timeoutMs;
+  const headers = { 'content-type': 'application/json', accept: 'application/json' };
+
+  async function evaluate(input: PolicyInput): Promise<unknown> {
+    const signal = AbortSignal.timeout(timeoutMs);
+    let status: number;
+    let text: string;
+    try {
+      const res = await pool.request({
+        path: dataPath,
+        method: 'POST',
+        headers,
+        body: `{"input":${JSON.stringify(input)}}`,
+        signal,
+      });
+      status = res.statusCode;
+      text = await res.body.text();
+    } catch (err) {
+      if (signal.aborted || err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
+        throw new SarkError('SARK_POLICY_TIMEOUT', { detail: `no answer from OPA within ${timeoutMs} ms`, cause: err });
+      }
+      throw new SarkError('SARK_POLICY_UNAVAILABLE', { detail: `OPA request failed: ${(err as Error).message}`, cause: err });
+    }
+    if (status !== 200) {
+      throw new SarkError('SARK_POLICY_UNAVAILABLE', { detail: `OPA answered HTTP ${status}: ${text.slice(0, 200)}` });
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch (err) {
+      throw new SarkError('SARK_POLICY_MALFORMED', { detail: 'OPA answered with invalid JSON', cause: err });
+    }
+    if (body === null || typeof body !== 'object') {
+      throw new SarkError('SARK_POLICY_MALFORMED', { detail: 'OPA answered with a non-object' });
+    }
+    return (body as { result?: unknown }).result;
+  }
+
+  async function probe(): Promise<boolean> {
+    try {
+      const res = await pool.request({
+        path: `${prefix}/health`,
+        method: 'GET',
+        signal: AbortSignal.timeout(Math.max(timeoutMs, 500)),
+      });
+      await res.body.dump();
+      return res.statusCode === 200;
+    } catch {
+      return false;
+    }
+  }
+
+  return {
+    name: 'opa',
+    evaluate,
+    probe,
+    close: () => pool.close(),
+  };
+}

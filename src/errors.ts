@@ -1,0 +1,168 @@
+/**
+ * The error catalogue. Every error SARK answers or logs is one of these kinds,
+ * each with a stable `SARK_*` code (listed in docs/errors.md, pinned by
+ * test/unit/errors.test.ts), the HTTP status and JSON-RPC code it maps to, and
+ * a message that is safe to show to a client. The same `reason` (snake_case) is
+ * the label on deny and error metrics, as in the OPA-Envoy plugin.
+ *
+ * JSON-RPC codes: -32700/-32600/-32601/-32602/-32603 are the JSON-RPC 2.0
+ * standard codes; -32020 is the code MCP 2026-07-28 servers use for
+ * header/body disagreement; -32001..-32012 are SARK's own, in the
+ * implementation-defined server-error range (-32000..-32099).
+ */
+
+export interface ErrorKind {
+  readonly code: string;
+  readonly reason: string;
+  readonly httpStatus: number;
+  readonly rpcCode: number;
+  readonly message: string;
+}
+
+function kind(code: string, reason: string, httpStatus: number, rpcCode: number, message: string): ErrorKind {
+  return Object.freeze({ code, reason, httpStatus, rpcCode, message });
+}
+
+export const ErrorKinds = Object.freeze({
+  SARK_PARSE_ERROR: kind('SARK_PARSE_ERROR', 'parse_error', 400, -32700, 'Parse error: the body is not valid JSON'),
+  SARK_INVALID_REQUEST: kind(
+    'SARK_INVALID_REQUEST',
+    'invalid_request',
+    400,
+    -32600,
+    'Invalid Request: the body is not a JSON-RPC 2.0 message',
+  ),
+  SARK_UNSUPPORTED_MEDIA_TYPE: kind(
+    'SARK_UNSUPPORTED_MEDIA_TYPE',
+    'unsupported_media_type',
+    415,
+    -32600,
+    'Unsupported Media Type: MCP messages must be sent as application/json',
+  ),
+  SARK_BODY_TOO_LARGE: kind(
+    'SARK_BODY_TOO_LARGE',
+    'body_too_large',
+    413,
+    -32600,
+    'Payload Too Large: the body exceeds the configured limit',
+  ),
+  SARK_METHOD_NOT_ALLOWED: kind(
+    'SARK_METHOD_NOT_ALLOWED',
+    'http_method_not_allowed',
+    405,
+    -32600,
+    'Method Not Allowed: the MCP endpoint accepts POST, GET and DELETE',
+  ),
+  SARK_NOT_FOUND: kind('SARK_NOT_FOUND', 'not_found', 404, -32600, 'Not Found: this path is not an MCP endpoint'),
+  SARK_BATCH_REJECTED: kind(
+    'SARK_BATCH_REJECTED',
+    'batch_rejected',
+    400,
+    -32600,
+    'Invalid Request: JSON-RPC batches are not accepted here',
+  ),
+  SARK_UNSUPPORTED_PROTOCOL_VERSION: kind(
+    'SARK_UNSUPPORTED_PROTOCOL_VERSION',
+    'unsupported_protocol_version',
+    400,
+    -32602,
+    'Unsupported protocol version',
+  ),
+  SARK_HEADER_MISMATCH: kind(
+    'SARK_HEADER_MISMATCH',
+    'header_mismatch',
+    400,
+    -32020,
+    'Bad Request: the request headers and body disagree',
+  ),
+  SARK_UNAUTHENTICATED: kind(
+    'SARK_UNAUTHENTICATED',
+    'unauthenticated',
+    401,
+    -32001,
+    'Unauthorized: valid credentials are required',
+  ),
+  SARK_POLICY_DENIED: kind('SARK_POLICY_DENIED', 'policy_denied', 200, -32002, 'Forbidden: denied by policy'),
+  SARK_POLICY_UNAVAILABLE: kind(
+    'SARK_POLICY_UNAVAILABLE',
+    'policy_unavailable',
+    200,
+    -32003,
+    'Forbidden: no policy decision could be obtained, so the request is denied',
+  ),
+  SARK_POLICY_TIMEOUT: kind(
+    'SARK_POLICY_TIMEOUT',
+    'policy_timeout',
+    200,
+    -32003,
+    'Forbidden: the policy decision timed out, so the request is denied',
+  ),
+  SARK_POLICY_MALFORMED: kind(
+    'SARK_POLICY_MALFORMED',
+    'policy_malformed',
+    200,
+    -32003,
+    'Forbidden: the policy returned no valid decision, so the request is denied',
+  ),
+  SARK_RATE_LIMITED: kind('SARK_RATE_LIMITED', 'rate_limited', 429, -32004, 'Too Many Requests: rate limit exceeded'),
+  SARK_UPSTREAM_UNAVAILABLE: kind(
+    'SARK_UPSTREAM_UNAVAILABLE',
+    'upstream_unavailable',
+    502,
+    -32005,
+    'Bad Gateway: the MCP server could not be reached',
+  ),
+  SARK_UPSTREAM_TIMEOUT: kind(
+    'SARK_UPSTREAM_TIMEOUT',
+    'upstream_timeout',
+    504,
+    -32006,
+    'Gateway Timeout: the MCP server did not answer in time',
+  ),
+  SARK_INTERNAL: kind('SARK_INTERNAL', 'internal_error', 500, -32603, 'Internal error'),
+  SARK_CONFIG_INVALID: kind('SARK_CONFIG_INVALID', 'config_invalid', 500, -32603, 'Invalid configuration'),
+} as const);
+
+export type ErrorCode = keyof typeof ErrorKinds;
+
+/**
+ * A catalogue error. `detail` is for logs and operators; `publicDetail`, when
+ * set, is appended to the safe message shown to clients (it must never carry
+ * secrets or internal addresses).
+ */
+export class SarkError extends Error {
+  readonly code: ErrorCode;
+  readonly kind: ErrorKind;
+  readonly publicDetail: string | undefined;
+  readonly data: Record<string, unknown> | undefined;
+
+  constructor(
+    code: ErrorCode,
+    options: { detail?: string; publicDetail?: string; data?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
+    const k = ErrorKinds[code];
+    super(options.detail ? `${k.message}: ${options.detail}` : k.message, { cause: options.cause });
+    this.name = 'SarkError';
+    this.code = code;
+    this.kind = k;
+    this.publicDetail = options.publicDetail;
+    this.data = options.data;
+  }
+
+  /** The text a client may see. */
+  get safeMessage(): string {
+    return this.publicDetail ? `${this.kind.message}: ${this.publicDetail}` : this.kind.message;
+  }
+}
+
+/** Raised for configuration problems at start-up; the message names the field. */
+export class ConfigError extends SarkError {
+  constructor(detail: string) {
+    super('SARK_CONFIG_INVALID', { detail });
+    this.name = 'ConfigError';
+  }
+}
+
+export function isSarkError(err: unknown): err is SarkError {
+  return err instanceof SarkError;
+}

@@ -1,0 +1,135 @@
+/**
+ * Who is calling. Credentials are checked in a fixed order: API key
+ * (Authorization: Bearer or X-API-Key), then the trusted mesh identity header
+ * when configured, then the anonymous agent when allowed. A credential that is
+ * present but wrong is an authentication failure, never a silent fall-back to
+ * anonymous.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError, SarkError } from '../errors.ts';
+import type { HeaderLookup } from '../mcp/classify.ts';
+
+export type AuthMethod = 'api_key' | 'mesh' | 'jwt' | 'none';
+
+export interface Identity {
+  readonly id: string;
+  readonly type: 'agent' | 'user' | 'service' | 'anonymous';
+  readonly authenticated: boolean;
+  readonly authMethod: AuthMethod;
+  readonly roles: readonly string[];
+  readonly tenant?: string | undefined;
+  readonly team?: string | undefined;
+  readonly trustLevel?: string | undefined;
+  readonly environment?: string | undefined;
+}
+
+export const ANONYMOUS: Identity = Object.freeze({
+  id: 'anonymous',
+  type: 'anonymous',
+  authenticated: false,
+  authMethod: 'none',
+  roles: Object.freeze(['anonymous']),
+});
+
+const apiKeyEntry = z
+  .object({
+    key: z.string().min(16, 'an API key must have at least 16 characters').optional(),
+    sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex digits')
+      .optional(),
+    agentId: z.string().min(1),
+    type: z.enum(['agent', 'user', 'service']).default('agent'),
+    roles: z.array(z.string().min(1)).default([]),
+    tenant: z.string().optional(),
+    team: z.string().optional(),
+    trustLevel: z.string().optional(),
+    environment: z.string().optional(),
+  })
+  .strict()
+  .refine((e) => (e.key === undefined) !== (e.sha256 === undefined), 'give exactly one of "key" or "sha256"');
+
+export interface IdentityOptions {
+  apiKeysFile?: string | undefined;
+  meshIdentityHeader?: string | undefined;
+  allowAnonymous: boolean;
+}
+
+export type IdentityResolver = (headers: HeaderLookup) => Identity;
+
+function digest(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+export function loadApiKeys(file: string): Map<string, Identity> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`apiKeysFile (${file}): cannot read a JSON array: ${(err as Error).message}`);
+  }
+  const parsed = z.array(apiKeyEntry).safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(`apiKeysFile (${file}) at [${issue.path.join('.')}]: ${issue.message}`);
+  }
+  const keys = new Map<string, Identity>();
+  for (const e of parsed.data) {
+    keys.set(e.sha256 ?? digest(e.key!), {
+      id: e.agentId,
+      type: e.type,
+      authenticated: true,
+      authMethod: 'api_key',
+      roles: Object.freeze([...e.roles]),
+      tenant: e.tenant,
+      team: e.team,
+      trustLevel: e.trustLevel,
+      environment: e.environment,
+    });
+  }
+  return keys;
+}
+
+export function createIdentityResolver(options: IdentityOptions): IdentityResolver {
+  const keys = options.apiKeysFile ? loadApiKeys(options.apiKeysFile) : new Map<string, Identity>();
+  const meshHeader = options.meshIdentityHeader;
+  const allowAnonymous = options.allowAnonymous;
+
+  return function resolveIdentity(headers: HeaderLookup): Identity {
+    const presented = presentedKey(headers);
+    if (presented !== undefined) {
+      const found = keys.get(digest(presented));
+      if (!found) throw new SarkError('SARK_UNAUTHENTICATED', { publicDetail: 'unknown credential' });
+      return found;
+    }
+    if (meshHeader !== undefined) {
+      const values = headers[meshHeader];
+      if (values && values.length > 0) {
+        if (values.length > 1 || !values[0]) {
+          throw new SarkError('SARK_UNAUTHENTICATED', { publicDetail: 'ambiguous mesh identity' });
+        }
+        return { id: values[0], type: 'service', authenticated: true, authMethod: 'mesh', roles: [] };
+      }
+    }
+    if (allowAnonymous) return ANONYMOUS;
+    throw new SarkError('SARK_UNAUTHENTICATED', { publicDetail: 'credentials required' });
+  };
+}
+
+function presentedKey(headers: HeaderLookup): string | undefined {
+  const auth = headers.authorization;
+  if (auth && auth.length > 0) {
+    if (auth.length > 1) throw new SarkError('SARK_UNAUTHENTICATED', { publicDetail: 'repeated Authorization header' });
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(auth[0]!);
+    if (!m) throw new SarkError('SARK_UNAUTHENTICATED', { publicDetail: 'unsupported Authorization scheme' });
+    return m[1];
+  }
+  const apiKey = headers['x-api-key'];
+  if (apiKey && apiKey.length > 0) {
+    if (apiKey.length > 1) throw new SarkError('SARK_UNAUTHENTICATED', { publicDetail: 'repeated X-API-Key header' });
+    return apiKey[0];
+  }
+  return undefined;
+}

@@ -1,0 +1,204 @@
+/**
+ * Classification: one parsed JSON-RPC message plus its HTTP headers become one
+ * McpMessage, whatever the protocol era. The policy sees only this model, so
+ * one policy governs 2025 sessions, 2025 stateless calls and 2026-07-28
+ * envelopes alike.
+ *
+ * Eras (MCP spec, "Transports" and "Versioning"):
+ * - 2026: revision 2026-07-28 and later. No session; every POST carries
+ *   MCP-Protocol-Version and Mcp-Method (and Mcp-Name for named targets), and
+ *   `params._meta` repeats the version. Headers must agree with the body.
+ * - 2025: revisions 2024-11-05 … 2025-11-25 over Streamable HTTP, with or
+ *   without mcp-session-id (v2 servers answer session-less 2025 calls too).
+ */
+import { SarkError } from '../errors.ts';
+import type { JsonRpcId, JsonRpcMessage } from './jsonrpc.ts';
+
+export const PROTOCOL_VERSIONS_2025 = ['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25'] as const;
+export const PROTOCOL_VERSIONS_2026 = ['2026-07-28'] as const;
+const KNOWN_VERSIONS = new Set<string>([...PROTOCOL_VERSIONS_2025, ...PROTOCOL_VERSIONS_2026]);
+const MODERN_VERSIONS = new Set<string>(PROTOCOL_VERSIONS_2026);
+
+export const META_PROTOCOL_VERSION = 'io.modelcontextprotocol/protocolVersion';
+export const META_CLIENT_INFO = 'io.modelcontextprotocol/clientInfo';
+export const META_CLIENT_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilities';
+
+export type Era = '2026' | '2025-session' | '2025-stateless';
+export type MessageKind = 'request' | 'notification' | 'response';
+
+export interface McpMessage {
+  readonly kind: MessageKind;
+  readonly id: JsonRpcId | null;
+  /** The JSON-RPC method; undefined for responses. */
+  readonly method: string | undefined;
+  /** The policy action, e.g. gateway:tool:invoke. */
+  readonly action: string;
+  readonly era: Era;
+  readonly protocolVersion: string | undefined;
+  /** Tool or prompt name, resource URI or task id the message targets. */
+  readonly name: string | undefined;
+  readonly arguments: Record<string, unknown> | undefined;
+  /** Unverified, client-supplied claims (2026 `_meta` or 2025 initialize params). */
+  readonly clientInfo: unknown;
+  readonly clientCapabilities: unknown;
+  readonly message: JsonRpcMessage;
+}
+
+/** Method → policy action. Methods not listed map to `gateway:method:other`. */
+const ACTIONS: Readonly<Record<string, string>> = {
+  'tools/call': 'gateway:tool:invoke',
+  'tools/list': 'gateway:tools:list',
+  'resources/read': 'gateway:resource:read',
+  'resources/list': 'gateway:resources:list',
+  'resources/templates/list': 'gateway:resources:list',
+  'resources/subscribe': 'gateway:resource:subscribe',
+  'resources/unsubscribe': 'gateway:resource:subscribe',
+  'subscriptions/listen': 'gateway:subscriptions:listen',
+  'prompts/get': 'gateway:prompt:get',
+  'prompts/list': 'gateway:prompts:list',
+  'completion/complete': 'gateway:completion:complete',
+  initialize: 'gateway:server:connect',
+  'server/discover': 'gateway:server:connect',
+  ping: 'gateway:server:ping',
+  'logging/setLevel': 'gateway:logging:set',
+  'tasks/get': 'gateway:task:read',
+  'tasks/result': 'gateway:task:read',
+  'tasks/list': 'gateway:task:read',
+  'tasks/cancel': 'gateway:task:cancel',
+};
+
+/** Where `Mcp-Name` mirrors a body field (2026-07-28, "Streamable HTTP" request headers). */
+const NAME_FIELD: Readonly<Record<string, string>> = {
+  'tools/call': 'name',
+  'prompts/get': 'name',
+  'resources/read': 'uri',
+  'resources/subscribe': 'uri',
+  'resources/unsubscribe': 'uri',
+  'tasks/get': 'taskId',
+  'tasks/result': 'taskId',
+  'tasks/cancel': 'taskId',
+};
+
+export function actionOf(method: string | undefined, kind: MessageKind): string {
+  if (kind === 'response') return 'gateway:response';
+  if (method === undefined) return 'gateway:method:other';
+  const known = ACTIONS[method];
+  if (known) return known;
+  if (kind === 'notification') return 'gateway:notification';
+  return 'gateway:method:other';
+}
+
+export type HeaderLookup = Readonly<Record<string, string[] | undefined>>;
+
+function single(headers: HeaderLookup, name: string): string | undefined {
+  const values = headers[name];
+  if (values === undefined || values.length === 0) return undefined;
+  if (values.length > 1) {
+    throw new SarkError('SARK_HEADER_MISMATCH', { publicDetail: `the ${name} header is repeated` });
+  }
+  return values[0];
+}
+
+/**
+ * Classifies one message. Throws SARK_HEADER_MISMATCH when headers and body
+ * disagree and SARK_UNSUPPORTED_PROTOCOL_VERSION for a version SARK does not
+ * implement: an unknown version is never forwarded unexamined.
+ */
+export function classify(message: JsonRpcMessage, headers: HeaderLookup): McpMessage {
+  const kind: MessageKind = 'method' in message ? ('id' in message ? 'request' : 'notification') : 'response';
+  const method = 'method' in message ? message.method : undefined;
+  const params = 'params' in message && message.params ? message.params : undefined;
+  const meta = params?._meta !== null && typeof params?._meta === 'object' ? (params._meta as Record<string, unknown>) : undefined;
+
+  const headerVersion = single(headers, 'mcp-protocol-version');
+  const metaVersion = meta?.[META_PROTOCOL_VERSION];
+  const initVersion = method === 'initialize' && typeof params?.protocolVersion === 'string' ? params.protocolVersion : undefined;
+
+  for (const v of [headerVersion, metaVersion, initVersion]) {
+    if (v !== undefined && (typeof v !== 'string' || !KNOWN_VERSIONS.has(v))) {
+      throw new SarkError('SARK_UNSUPPORTED_PROTOCOL_VERSION', {
+        publicDetail: `${JSON.stringify(v)} is not a supported MCP protocol version (supported: ${[...KNOWN_VERSIONS].join(', ')})`,
+        data: { supported: [...KNOWN_VERSIONS], requested: v },
+      });
+    }
+  }
+
+  const modern = (headerVersion !== undefined && MODERN_VERSIONS.has(headerVersion)) || (typeof metaVersion === 'string' && MODERN_VERSIONS.has(metaVersion));
+  let era: Era;
+  let protocolVersion: string | undefined;
+  let clientInfo: unknown;
+  let clientCapabilities: unknown;
+  const name = method && NAME_FIELD[method] ? stringField(params, NAME_FIELD[method]!) : undefined;
+
+  if (modern) {
+    era = '2026';
+    protocolVersion = (metaVersion as string | undefined) ?? headerVersion;
+    if (kind !== 'response') checkModernHeaders(headers, headerVersion, metaVersion, method!, name);
+    clientInfo = meta?.[META_CLIENT_INFO];
+    clientCapabilities = meta?.[META_CLIENT_CAPABILITIES];
+  } else {
+    era = single(headers, 'mcp-session-id') === undefined ? '2025-stateless' : '2025-session';
+    protocolVersion = initVersion ?? headerVersion;
+    if (method === 'initialize') {
+      clientInfo = params?.clientInfo;
+      clientCapabilities = params?.capabilities;
+    }
+  }
+
+  const args = method === 'tools/call' ? objectField(params, 'arguments') : method === 'prompts/get' ? objectField(params, 'arguments') : undefined;
+
+  return {
+    kind,
+    id: 'id' in message ? (message.id ?? null) : null,
+    method,
+    action: actionOf(method, kind),
+    era,
+    protocolVersion,
+    name,
+    arguments: args,
+    clientInfo,
+    clientCapabilities,
+    message,
+  };
+}
+
+function checkModernHeaders(
+  headers: HeaderLookup,
+  headerVersion: string | undefined,
+  metaVersion: unknown,
+  method: string,
+  name: string | undefined,
+): void {
+  if (headerVersion === undefined) {
+    throw mismatch(`the body envelope names protocol version ${String(metaVersion)} but the MCP-Protocol-Version header is absent`);
+  }
+  if (metaVersion !== undefined && metaVersion !== headerVersion) {
+    throw mismatch(`the body envelope names protocol version ${String(metaVersion)} but the MCP-Protocol-Version header names ${headerVersion}`);
+  }
+  const headerMethod = single(headers, 'mcp-method');
+  if (headerMethod === undefined) throw mismatch('the Mcp-Method header is required');
+  if (headerMethod !== method) {
+    throw mismatch(`the body names method ${method} but the Mcp-Method header names ${headerMethod}`);
+  }
+  const headerName = single(headers, 'mcp-name');
+  if (NAME_FIELD[method] !== undefined) {
+    if (headerName === undefined) throw mismatch(`the Mcp-Name header is required for ${method}`);
+    if (headerName !== name) throw mismatch(`the body names ${JSON.stringify(name)} but the Mcp-Name header names ${JSON.stringify(headerName)}`);
+  } else if (headerName !== undefined) {
+    throw mismatch(`the Mcp-Name header is not defined for ${method}`);
+  }
+}
+
+function mismatch(why: string): SarkError {
+  return new SarkError('SARK_HEADER_MISMATCH', { publicDetail: why });
+}
+
+function stringField(obj: Record<string, unknown> | undefined, key: string): string | undefined {
+  const v = obj?.[key];
+  return typeof v === 'string' ? v : undefined;
+}
+
+function objectField(obj: Record<string, unknown> | undefined, key: string): Record<string, unknown> | undefined {
+  const v = obj?.[key];
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}

@@ -1,0 +1,99 @@
+/**
+ * The composition root: builds every stage from one validated config, starts
+ * the listeners, and stops everything in reverse order. Each factory validates
+ * its options and fails here, at start-up, never on a request.
+ */
+import type { Server } from 'node:http';
+import type { SarkConfig } from './config/schema.ts';
+import { createDecide, type PolicyEngine } from './decide/engine.ts';
+import { createOpaEngine } from './decide/opa-client.ts';
+import { createWasmEngine } from './decide/wasm-engine.ts';
+import { type DemoServer, startDemoServer } from './demo/server.ts';
+import { createUpstream, type Upstream } from './forward/upstream.ts';
+import { createIdentityResolver } from './identity/resolve.ts';
+import { createAdminHandler } from './listen/admin.ts';
+import { closeServer, listen } from './listen/server.ts';
+import { createLogger, type Logger } from './observe/logger.ts';
+import { createMetrics, type SarkMetrics } from './observe/metrics.ts';
+import { Pipeline } from './pipeline.ts';
+import { type AuditRecorder, createFileRecorder, nullRecorder } from './record/audit.ts';
+
+export interface Sidecar {
+  readonly dataUrl: string;
+  readonly adminUrl: string;
+  readonly mcpUrl: string;
+  readonly upstreamUrl: string;
+  readonly engine: PolicyEngine['name'];
+  readonly demo: DemoServer | undefined;
+  readonly metrics: SarkMetrics;
+  close(): Promise<void>;
+}
+
+export async function startSidecar(config: SarkConfig, logger: Logger = createLogger(config.logLevel)): Promise<Sidecar> {
+  const metrics = createMetrics();
+  const resolveIdentity = createIdentityResolver(config);
+  const engine: PolicyEngine = config.opaUrl
+    ? createOpaEngine({
+        url: config.opaUrl,
+        decisionPath: config.opaDecisionPath,
+        timeoutMs: config.opaTimeoutMs,
+        connections: config.opaConnections,
+      })
+    : await createWasmEngine({ dir: config.embeddedPolicyDir, decisionPath: config.opaDecisionPath });
+
+  let demo: DemoServer | undefined;
+  let upstreamUrl = config.upstreamUrl;
+  if (!upstreamUrl) {
+    demo = await startDemoServer({ port: 0 });
+    upstreamUrl = demo.url;
+  }
+  const upstream: Upstream = createUpstream({
+    url: upstreamUrl,
+    timeoutMs: config.upstreamTimeoutMs,
+    connections: config.upstreamConnections,
+  });
+  const recorder: AuditRecorder = config.auditFile ? createFileRecorder(config.auditFile) : nullRecorder;
+  const pipeline = new Pipeline({
+    config,
+    resolveIdentity,
+    decide: createDecide(engine, metrics),
+    upstream,
+    recorder,
+    metrics,
+    logger,
+  });
+
+  const servers: Server[] = [];
+  try {
+    const data = await listen(config.listen, pipeline.handle.bind(pipeline));
+    servers.push(data.server);
+    const admin = await listen(config.adminListen, createAdminHandler({ metrics, probePolicy: () => engine.probe() }));
+    servers.push(admin.server);
+    logger.info(
+      { data: data.url, admin: admin.url, upstream: upstreamUrl, engine: engine.name, serverId: config.serverId },
+      'sark listening',
+    );
+    return {
+      dataUrl: data.url,
+      adminUrl: admin.url,
+      mcpUrl: `${data.url}${config.mcpPath}`,
+      upstreamUrl,
+      engine: engine.name,
+      demo,
+      metrics,
+      async close() {
+        await Promise.all(servers.map(closeServer));
+        await upstream.close();
+        await engine.close();
+        await recorder.close();
+        await demo?.close();
+      },
+    };
+  } catch (err) {
+    await Promise.all(servers.map(closeServer));
+    await upstream.close();
+    await engine.close();
+    await demo?.close();
+    throw err;
+  }
+}
