@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { requireOpa } from './tools.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
-export const ENTRYPOINTS = ['sark/gateway/decision'];
+export const ENTRYPOINTS = ['sark/gateway/decision', 'sark/a2a/decision'];
 
 export function buildPolicy(outDir: string): void {
   const opa = requireOpa();

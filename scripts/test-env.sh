@@ -23,6 +23,14 @@ if [ ! -x "$OPA_DIR/opa" ]; then
   (cd / && GOBIN="$OPA_DIR" GOFLAGS=-mod=mod go install "github.com/open-policy-agent/opa@$OPA_VERSION")
 fi
 
+REGAL_VERSION="${SARK_REGAL_VERSION:-v0.38.1}"
+REGAL_DIR="$TOOLS_DIR/regal-$REGAL_VERSION"
+if [ ! -x "$REGAL_DIR/regal" ]; then
+  say "building Regal $REGAL_VERSION into $REGAL_DIR (once per machine, a few minutes)"
+  mkdir -p "$REGAL_DIR"
+  (cd / && GOBIN="$REGAL_DIR" GOFLAGS=-mod=mod go install "github.com/open-policy-agent/regal@$REGAL_VERSION")
+fi
+
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 [ -x /usr/sbin/clickhouse-server ] || command -v clickhouse-server >/dev/null || missing+=(clickhouse-server)

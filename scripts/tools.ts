@@ -12,7 +12,8 @@ export const OPA_VERSION = process.env.SARK_OPA_VERSION ?? 'v1.22.2';
 
 export function opaBinary(): string | undefined {
   if (process.env.SARK_OPA_BIN && existsSync(process.env.SARK_OPA_BIN)) return process.env.SARK_OPA_BIN;
-  const cache = process.env.SARK_TOOLS_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'sark', 'bin');
+  const cache =
+    process.env.SARK_TOOLS_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'sark', 'bin');
   const cached = join(cache, `opa-${OPA_VERSION}`, 'opa');
   if (existsSync(cached)) return cached;
   try {

@@ -104,6 +104,13 @@ export const ErrorKinds = Object.freeze({
     -32003,
     'Forbidden: the policy returned no valid decision, so the request is denied',
   ),
+  SARK_POLICY_CIRCUIT_OPEN: kind(
+    'SARK_POLICY_CIRCUIT_OPEN',
+    'policy_circuit_open',
+    200,
+    -32003,
+    'Forbidden: the policy engine is failing and its circuit breaker is open, so the request is denied',
+  ),
   SARK_RATE_LIMITED: kind('SARK_RATE_LIMITED', 'rate_limited', 429, -32004, 'Too Many Requests: rate limit exceeded'),
   SARK_UPSTREAM_UNAVAILABLE: kind(
     'SARK_UPSTREAM_UNAVAILABLE',

@@ -1,36 +1,48 @@
 /**
  * The request lifecycle for the MCP endpoint, in the order the stages run:
  *
- *   listen (route, content type, body limit)
- *     → mcp (parse JSON-RPC, classify, header/body agreement)
+ *   listen (route, content type and encoding, body limit)
+ *     → mcp (strict JSON, JSON-RPC, classify, header/body agreement)
  *     → identity (API key, mesh header, anonymous)
- *     → decide (policy input, engine; every failure is a deny)
- *     → forward (re-serialized message to the MCP server, streamed back)
- *     → record (metrics, audit event)
+ *     → decide (policy input, cache, breaker, engine; every failure is a deny;
+ *               obligations; rate limit)
+ *     → forward (re-serialized authorized message, headers derived from it;
+ *                answer streamed back, results rewritten as obligations say)
+ *     → record (metrics, one audit event per decision)
  *
- * Any stage may throw a SarkError; `fail` is the one place that turns it into
- * an HTTP status and a JSON-RPC error body. A deny never reaches `forward`.
+ * Any stage may throw a SarkError; `#fail` is the one place that turns it into
+ * an HTTP status and a JSON-RPC error body. A refused message never reaches
+ * `forward`. A batch is authorized element by element: the allowed elements
+ * go upstream as one batch, the refused ones are answered by SARK in the
+ * same batch answer.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SarkConfig } from './config/schema.ts';
-import type { Decide } from './decide/engine.ts';
 import { type Decision, primaryReason } from './decide/decision.ts';
+import type { Decide } from './decide/engine.ts';
 import { buildInput, type RequestMeta } from './decide/input.ts';
+import { applyArgumentObligation, obligationsOf } from './decide/obligations.ts';
+import type { RateLimit } from './decide/rate-limit.ts';
 import { SarkError } from './errors.ts';
-import type { Upstream } from './forward/upstream.ts';
+import { type ResponsePlan, type ResultRewrite, rewriteFor } from './forward/result-filter.ts';
+import type { ForwardResult, Upstream, UpstreamRequest } from './forward/upstream.ts';
 import type { Identity, IdentityResolver } from './identity/resolve.ts';
-import { readBody } from './listen/body.ts';
-import { classify, type HeaderLookup, type McpMessage } from './mcp/classify.ts';
-import { errorResponse, type JsonRpcId, parseBody } from './mcp/jsonrpc.ts';
+import { decodeBody, readBody } from './listen/body.ts';
+import { classify, type HeaderLookup, type McpMessage, PROTOCOL_VERSIONS_2026 } from './mcp/classify.ts';
+import { errorResponse, type JsonRpcId, type JsonRpcMessage, parseBody } from './mcp/jsonrpc.ts';
+import type { JsonLimits } from './mcp/strict-json.ts';
 import type { Logger } from './observe/logger.ts';
 import type { SarkMetrics } from './observe/metrics.ts';
 import type { AuditRecorder } from './record/audit.ts';
+import { type AuditFacts, auditEvent } from './record/facts.ts';
 
 export interface PipelineDeps {
   config: SarkConfig;
   resolveIdentity: IdentityResolver;
   decide: Decide;
+  /** Applies the decision's rate_limit obligation after an allow (absent: no limits). */
+  rateLimit?: RateLimit;
   upstream: Upstream;
   recorder: AuditRecorder;
   metrics: SarkMetrics;
@@ -59,6 +71,7 @@ const KNOWN_METHOD_LABELS = new Set([
   'notifications/progress',
   'notifications/roots/list_changed',
 ]);
+const MODERN = new Set<string>(PROTOCOL_VERSIONS_2026);
 
 /** HTTP requests that carry no JSON-RPC message still go through the policy. */
 const HTTP_ACTIONS: Readonly<Record<string, string>> = {
@@ -66,17 +79,40 @@ const HTTP_ACTIONS: Readonly<Record<string, string>> = {
   DELETE: 'gateway:session:end',
 };
 
+/** The outcome of authorizing one message. */
+interface Verdict {
+  readonly facts: AuditFacts;
+  /** Why SARK refuses the message (policy deny, no valid decision, rate limit, bad obligation). */
+  readonly refusal: SarkError | undefined;
+  readonly retryAfterSeconds: number | undefined;
+  /** The message to forward: the authorized one with its argument obligations applied. */
+  readonly forward: JsonRpcMessage | undefined;
+  readonly rewrite: ResultRewrite | undefined;
+}
+
 export class Pipeline {
   readonly #deps: PipelineDeps;
   readonly #mcpPath: string;
   readonly #maxBodyBytes: number;
   readonly #serverId: string;
+  readonly #jsonLimits: JsonLimits;
+  readonly #rejectBatches: boolean;
+  #lastFailureLogMs = 0;
+  #suppressedFailures = 0;
 
   constructor(deps: PipelineDeps) {
+    const c = deps.config;
     this.#deps = deps;
-    this.#mcpPath = deps.config.mcpPath;
-    this.#maxBodyBytes = deps.config.maxBodyBytes;
-    this.#serverId = deps.config.serverId;
+    this.#mcpPath = c.mcpPath;
+    this.#maxBodyBytes = c.maxBodyBytes;
+    this.#serverId = c.serverId;
+    this.#jsonLimits = {
+      maxDepth: c.jsonMaxDepth,
+      maxStringLength: c.jsonMaxStringLength,
+      maxArrayLength: c.jsonMaxArrayLength,
+      maxKeys: c.jsonMaxKeys,
+    };
+    this.#rejectBatches = c.batchMode === 'reject';
   }
 
   /** The data listener's request handler; never rejects. */
@@ -87,78 +123,144 @@ export class Pipeline {
   async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
+    // Exact match: case, slash, dot-segment, encoded and matrix variants of the
+    // endpoint are 404s. The query string is never forwarded.
     const path = q === -1 ? url : url.slice(0, q);
-    const query = q === -1 ? '' : url.slice(q + 1);
-    if (path !== this.#mcpPath) throw new SarkError('SARK_NOT_FOUND');
+    if (path !== this.#mcpPath) {
+      req.resume();
+      throw new SarkError('SARK_NOT_FOUND');
+    }
     switch (req.method) {
       case 'POST':
-        return this.#post(req, res, path, query);
+        return this.#post(req, res, path);
       case 'GET':
       case 'DELETE':
-        return this.#bodiless(req, res, path, query);
+        return this.#bodiless(req, res, path);
       default:
+        req.resume();
         res.setHeader('allow', 'GET, POST, DELETE');
         throw new SarkError('SARK_METHOD_NOT_ALLOWED');
     }
   }
 
-  async #post(req: IncomingMessage, res: ServerResponse, path: string, query: string): Promise<void> {
+  async #post(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const t0 = performance.now();
     const contentType = req.headers['content-type'];
     if (contentType === undefined || !JSON_CONTENT_TYPE.test(contentType)) {
       req.resume();
       throw new SarkError('SARK_UNSUPPORTED_MEDIA_TYPE', { publicDetail: `got ${contentType ?? 'no content type'}` });
     }
-    const encoding = req.headers['content-encoding'];
-    if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
-      req.resume();
-      throw new SarkError('SARK_UNSUPPORTED_MEDIA_TYPE', { publicDetail: `content-encoding ${encoding} is not accepted` });
-    }
-    const body = await readBody(req, this.#maxBodyBytes);
-    const parsed = parseBody(body);
-    if (Array.isArray(parsed)) throw new SarkError('SARK_BATCH_REJECTED');
-
+    const raw = await readBody(req, this.#maxBodyBytes);
+    const body = decodeBody(raw, req.headers['content-encoding'], this.#maxBodyBytes);
+    const parsed = parseBody(body, this.#jsonLimits);
     const headers = req.headersDistinct as HeaderLookup;
+    if (Array.isArray(parsed)) return this.#batch(req, res, path, parsed, headers, t0);
+
+    const label = methodLabel(parsed);
     let msg: McpMessage;
+    let identity: Identity;
     try {
       msg = classify(parsed, headers);
+      identity = this.#deps.resolveIdentity(headers);
     } catch (err) {
-      return this.#fail(res, err, 'id' in parsed ? (parsed.id ?? null) : null, methodLabel(parsed));
+      return this.#fail(res, err, 'id' in parsed ? (parsed.id ?? null) : null, label);
     }
-    const label = methodLabel(parsed);
+    const v = await this.#authorize(req, path, msg, identity, headers, t0);
+    if (v.refusal) {
+      this.#deps.recorder.record(auditEvent(this.#serverId, v.facts));
+      this.#deps.metrics.requests.labels(label, 'deny').inc();
+      if (v.retryAfterSeconds !== undefined) res.setHeader('retry-after', String(v.retryAfterSeconds));
+      const status = msg.kind === 'notification' && v.refusal.kind.httpStatus === 200 ? 403 : v.refusal.kind.httpStatus;
+      return this.#reply(res, status, msg.id, v.refusal, refusalData(v));
+    }
+    this.#deps.metrics.requests.labels(label, 'allow').inc();
+    const upstream = await this.#forward(req, res, msg.id, {
+      body: JSON.stringify(v.forward),
+      headers: upstreamHeaders(msg),
+      shape: v.rewrite ? { plan: new Map([[msg.id as JsonRpcId, v.rewrite]]) } : undefined,
+    });
+    // Recorded once the answer is complete, so the event carries the upstream status and latencies.
+    this.#deps.recorder.record(auditEvent(this.#serverId, { ...v.facts, upstream }));
+  }
+
+  /**
+   * JSON-RPC batches (protocol revisions up to 2025-03-26): every element is
+   * authorized on its own. The batch is never partially bypassed: an element
+   * that fails to classify or is refused is answered by SARK and never sent.
+   */
+  async #batch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    batch: JsonRpcMessage[],
+    headers: HeaderLookup,
+    t0: number,
+  ): Promise<void> {
+    if (this.#rejectBatches) throw new SarkError('SARK_BATCH_REJECTED');
+    // MCP 2026-07-28 (Transports): batches may not carry requests of that revision.
+    if (MODERN.has(headers['mcp-protocol-version']?.[0] ?? '') || batch.some(isModernEnvelope)) {
+      throw new SarkError('SARK_INVALID_REQUEST', {
+        publicDetail: 'JSON-RPC batches may not contain requests for protocol revision 2026-07-28 or later',
+      });
+    }
+    const identity = this.#deps.resolveIdentity(headers);
+    const injected: unknown[] = [];
+    const allowed: JsonRpcMessage[] = [];
+    const plan: ResponsePlan = new Map();
+    const verdicts: Verdict[] = [];
+    for (const element of batch) {
+      const label = methodLabel(element);
+      const elementId = 'id' in element ? (element.id ?? null) : null;
+      let msg: McpMessage;
+      try {
+        msg = classify(element, headers);
+      } catch (err) {
+        const e = err instanceof SarkError ? err : new SarkError('SARK_INVALID_REQUEST');
+        this.#deps.metrics.errors.labels(e.kind.reason).inc();
+        this.#deps.metrics.requests.labels(label, 'error').inc();
+        if ('method' in element && elementId !== null) injected.push(errorObject(elementId, e, e.data));
+        continue;
+      }
+      const v = await this.#authorize(req, path, msg, identity, headers, t0);
+      verdicts.push(v);
+      if (v.refusal) {
+        this.#deps.metrics.requests.labels(label, 'deny').inc();
+        // Refused notifications and responses get no answer, as JSON-RPC says; they are audited.
+        if (msg.kind === 'request') injected.push(errorObject(msg.id, v.refusal, refusalData(v)));
+        continue;
+      }
+      this.#deps.metrics.requests.labels(label, 'allow').inc();
+      allowed.push(v.forward!);
+      if (v.rewrite && msg.id !== null) plan.set(msg.id, v.rewrite);
+    }
+    let upstream: ForwardResult | SarkError | undefined;
+    if (allowed.length === 0) {
+      if (injected.length === 0) res.writeHead(202).end();
+      else sendJson(res, 200, JSON.stringify(injected));
+    } else {
+      // Headers that name one method or target cannot describe a batch: drop them.
+      upstream = await this.#forward(req, res, null, {
+        body: JSON.stringify(allowed),
+        headers: { 'mcp-method': null, 'mcp-name': null },
+        shape: { plan, injected },
+      });
+    }
+    for (const v of verdicts) {
+      this.#deps.recorder.record(auditEvent(this.#serverId, v.refusal ? v.facts : { ...v.facts, upstream }));
+    }
+  }
+
+  async #bodiless(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const t0 = performance.now();
+    req.resume();
+    const headers = req.headersDistinct as HeaderLookup;
+    const label = req.method === 'GET' ? 'http:get' : 'http:delete';
     let identity: Identity;
     try {
       identity = this.#deps.resolveIdentity(headers);
     } catch (err) {
-      return this.#fail(res, err, msg.id, label);
+      return this.#fail(res, err, null, label);
     }
-    const meta = this.#meta(req, path);
-    const input = buildInput(this.#serverId, msg, identity, meta);
-    const started = performance.now();
-    const decision = await this.#deps.decide(input);
-    const policyMs = performance.now() - started;
-    const reason = primaryReason(decision);
-    this.#deps.metrics.decisions.labels(decision.allow ? 'allow' : 'deny', reason).inc();
-    this.#audit(meta, msg.method ?? null, msg.action, msg.name ?? null, msg.era, identity, decision, policyMs);
-
-    if (!decision.allow) {
-      this.#deps.metrics.requests.labels(label, 'deny').inc();
-      if (decision.failure) this.#deps.logger.warn({ err: decision.failure, requestId: meta.requestId }, 'policy failure, request denied');
-      const err = decision.failure ?? new SarkError('SARK_POLICY_DENIED', { publicDetail: denyText(decision.reasons) });
-      return this.#reply(res, msg.kind === 'notification' ? 403 : err.kind.httpStatus, msg.id, err, {
-        reasons: decision.reasons,
-        request_id: meta.requestId,
-      });
-    }
-    this.#deps.metrics.requests.labels(label, 'allow').inc();
-    // What goes upstream is the message the policy saw, re-serialized.
-    await this.#forward(req, res, JSON.stringify(msg.message), query, msg.id);
-  }
-
-  async #bodiless(req: IncomingMessage, res: ServerResponse, path: string, query: string): Promise<void> {
-    req.resume();
-    const headers = req.headersDistinct as HeaderLookup;
-    const identity = this.#deps.resolveIdentity(headers);
-    const meta = this.#meta(req, path);
     const action = HTTP_ACTIONS[req.method!]!;
     const pseudo: McpMessage = {
       kind: 'notification',
@@ -173,73 +275,114 @@ export class Pipeline {
       clientCapabilities: undefined,
       message: { jsonrpc: '2.0', method: '' },
     };
-    const input = buildInput(this.#serverId, pseudo, identity, meta);
-    const started = performance.now();
-    const decision = await this.#deps.decide(input);
-    const policyMs = performance.now() - started;
-    const reason = primaryReason(decision);
-    this.#deps.metrics.decisions.labels(decision.allow ? 'allow' : 'deny', reason).inc();
-    this.#audit(meta, null, action, null, pseudo.era, identity, decision, policyMs);
-    const label = req.method === 'GET' ? 'http:get' : 'http:delete';
-    if (!decision.allow) {
+    const v = await this.#authorize(req, path, pseudo, identity, headers, t0);
+    // Recorded at decision time: a GET stream may stay open for hours.
+    this.#deps.recorder.record(auditEvent(this.#serverId, v.facts));
+    if (v.refusal) {
       this.#deps.metrics.requests.labels(label, 'deny').inc();
-      const err = decision.failure ?? new SarkError('SARK_POLICY_DENIED', { publicDetail: denyText(decision.reasons) });
-      return this.#reply(res, 403, null, err, { reasons: decision.reasons, request_id: meta.requestId });
+      if (v.retryAfterSeconds !== undefined) res.setHeader('retry-after', String(v.retryAfterSeconds));
+      const status = v.refusal.kind.httpStatus === 200 ? 403 : v.refusal.kind.httpStatus;
+      return this.#reply(res, status, null, v.refusal, refusalData(v));
     }
     this.#deps.metrics.requests.labels(label, 'allow').inc();
-    await this.#forward(req, res, undefined, query, null);
+    await this.#forward(req, res, null, {});
   }
 
-  async #forward(req: IncomingMessage, res: ServerResponse, body: string | undefined, query: string, id: JsonRpcId | null) {
+  /** identity is known → policy decision → obligations → rate limit. Never throws. */
+  async #authorize(
+    req: IncomingMessage,
+    path: string,
+    msg: McpMessage,
+    identity: Identity,
+    headers: HeaderLookup,
+    t0: number,
+  ): Promise<Verdict> {
+    const meta = requestMeta(req, path);
+    const input = buildInput(this.#serverId, msg, identity, meta);
+    const started = performance.now();
+    const decision: Decision = await this.#deps.decide(input);
+    const policyMs = performance.now() - started;
+    this.#deps.metrics.decisions.labels(decision.allow ? 'allow' : 'deny', primaryReason(decision)).inc();
+    const facts: AuditFacts = { meta, msg, identity, decision, policyMs, t0, traceparent: headers.traceparent?.[0] };
+    if (!decision.allow) {
+      if (decision.failure) this.#logPolicyFailure(decision.failure);
+      const refusal =
+        decision.failure ?? new SarkError('SARK_POLICY_DENIED', { publicDetail: denyText(decision.reasons) });
+      return { facts, refusal, retryAfterSeconds: undefined, forward: undefined, rewrite: undefined };
+    }
     try {
-      const result = await this.#deps.upstream.forward(req, res, body, query);
-      this.#deps.metrics.upstreamSeconds.labels(String(result.status)).observe(result.headersMs / 1000);
+      // A malformed obligation is a policy error: deny (fail closed).
+      const obligations = obligationsOf(decision);
+      const limited = await this.#deps.rateLimit?.(input, decision);
+      if (limited) {
+        return {
+          facts: { ...facts, refused: limited.error },
+          refusal: limited.error,
+          retryAfterSeconds: limited.retryAfterSeconds,
+          forward: undefined,
+          rewrite: undefined,
+        };
+      }
+      let forward = msg.message;
+      if (obligations.arguments && 'method' in forward && forward.params) {
+        forward = {
+          ...forward,
+          params: { ...forward.params, arguments: applyArgumentObligation(msg.arguments, obligations.arguments) },
+        };
+      }
+      return {
+        facts,
+        refusal: undefined,
+        retryAfterSeconds: undefined,
+        forward,
+        rewrite: rewriteFor(msg, obligations),
+      };
     } catch (err) {
-      this.#fail(res, err, id, 'upstream');
+      const refusal =
+        err instanceof SarkError ? err : new SarkError('SARK_POLICY_MALFORMED', { detail: String(err), cause: err });
+      this.#logPolicyFailure(refusal);
+      return {
+        facts: { ...facts, refused: refusal },
+        refusal,
+        retryAfterSeconds: undefined,
+        forward: undefined,
+        rewrite: undefined,
+      };
     }
   }
 
-  #meta(req: IncomingMessage, path: string): RequestMeta {
-    return {
-      requestId: randomUUID(),
-      httpMethod: req.method ?? 'POST',
-      path,
-      clientAddress: req.socket.remoteAddress,
-      userAgent: req.headers['user-agent'],
-      sessionId: req.headers['mcp-session-id'] as string | undefined,
-      transport: 'streamable-http',
-      nowMs: Date.now(),
-    };
+  async #forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    id: JsonRpcId | null,
+    request: UpstreamRequest,
+  ): Promise<ForwardResult | SarkError> {
+    try {
+      const result = await this.#deps.upstream.forward(req, res, request);
+      this.#deps.metrics.upstreamSeconds.labels(String(result.status)).observe(result.headersMs / 1000);
+      return result;
+    } catch (err) {
+      this.#fail(res, err, id, 'upstream');
+      return err instanceof SarkError ? err : new SarkError('SARK_INTERNAL', { cause: err });
+    }
   }
 
-  #audit(
-    meta: RequestMeta,
-    method: string | null,
-    action: string,
-    name: string | null,
-    era: string,
-    identity: Identity,
-    decision: Decision,
-    policyMs: number,
-  ): void {
-    this.#deps.recorder.record({
-      schema_version: 1,
-      ts_ms: meta.nowMs,
-      request_id: meta.requestId,
-      session_id: meta.sessionId ?? null,
-      agent_id: identity.id,
-      agent_type: identity.type,
-      tenant: identity.tenant ?? null,
-      server_id: this.#serverId,
-      method,
-      action,
-      tool: method === 'tools/call' ? name : null,
-      decision: decision.allow ? 'allow' : 'deny',
-      reasons: decision.reasons.map((r) => r.code),
-      policy_ms: Math.round(policyMs * 1000) / 1000,
-      era,
-      client_address: meta.clientAddress ?? null,
-    });
+  /**
+   * A policy outage denies every request: log the first failure and then at
+   * most one line a second with the count suppressed, not one per request.
+   */
+  #logPolicyFailure(failure: SarkError): void {
+    const now = Date.now();
+    if (now - this.#lastFailureLogMs < 1000) {
+      this.#suppressedFailures++;
+      return;
+    }
+    this.#deps.logger.warn(
+      { code: failure.code, detail: failure.message, suppressed: this.#suppressedFailures },
+      'no valid policy decision: request denied (fail-closed)',
+    );
+    this.#lastFailureLogMs = now;
+    this.#suppressedFailures = 0;
   }
 
   /** The one mapping from a thrown error to an HTTP answer. */
@@ -248,10 +391,18 @@ export class Pipeline {
       err instanceof SarkError ? err : new SarkError('SARK_INTERNAL', { detail: (err as Error)?.message, cause: err });
     this.#deps.metrics.errors.labels(sark.kind.reason).inc();
     this.#deps.metrics.requests.labels(label, 'error').inc();
-    if (sark.code === 'SARK_INTERNAL') this.#deps.logger.error({ err }, 'unexpected error on the request path');
-    else this.#deps.logger.debug({ code: sark.code, detail: sark.message }, 'request refused');
-    if (sark.code === 'SARK_BODY_TOO_LARGE' && !res.headersSent) res.setHeader('connection', 'close');
-    if (sark.code === 'SARK_UNAUTHENTICATED' && !res.headersSent) res.setHeader('www-authenticate', 'Bearer realm="sark"');
+    if (sark.code === 'SARK_INTERNAL') {
+      this.#deps.logger.error(
+        { code: sark.code, detail: sark.message, stack: (err as Error)?.stack },
+        'unexpected error on the request path',
+      );
+    } else if (this.#deps.logger.isLevelEnabled('debug')) {
+      this.#deps.logger.debug({ code: sark.code, detail: sark.message }, 'request refused');
+    }
+    if (!res.headersSent) {
+      if (sark.code === 'SARK_BODY_TOO_LARGE') res.setHeader('connection', 'close');
+      if (sark.code === 'SARK_UNAUTHENTICATED') res.setHeader('www-authenticate', 'Bearer realm="sark"');
+    }
     this.#reply(res, sark.kind.httpStatus, id, sark, sark.data);
   }
 
@@ -260,14 +411,59 @@ export class Pipeline {
       res.destroy();
       return;
     }
-    const body = errorResponse(id, err.kind.rpcCode, err.safeMessage, data);
-    res.writeHead(status, {
-      'content-type': 'application/json',
-      'content-length': Buffer.byteLength(body),
-      'x-sark-error': err.code,
-    });
-    res.end(body);
+    res.setHeader('x-sark-error', err.code);
+    sendJson(res, status, errorResponse(id, err.kind.rpcCode, err.safeMessage, data));
   }
+}
+
+function sendJson(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function requestMeta(req: IncomingMessage, path: string): RequestMeta {
+  return {
+    requestId: randomUUID(),
+    httpMethod: req.method ?? 'POST',
+    path,
+    clientAddress: req.socket.remoteAddress,
+    userAgent: req.headers['user-agent'],
+    sessionId: req.headers['mcp-session-id'] as string | undefined,
+    transport: 'streamable-http',
+    nowMs: Date.now(),
+  };
+}
+
+/**
+ * Headers the upstream sees are derived from the authorized body: for a
+ * 2026-07-28 message, Mcp-Method, Mcp-Name and MCP-Protocol-Version are set
+ * from it (classify has checked the client's agreed); for earlier eras the
+ * routing headers are removed, so nothing behind SARK can route on a value the
+ * policy did not see.
+ */
+function upstreamHeaders(msg: McpMessage): Record<string, string | null> {
+  if (msg.era !== '2026' || msg.kind === 'response') return { 'mcp-method': null, 'mcp-name': null };
+  return {
+    'mcp-method': msg.method ?? null,
+    'mcp-name': msg.name ?? null,
+    'mcp-protocol-version': msg.protocolVersion ?? null,
+  };
+}
+
+function isModernEnvelope(m: JsonRpcMessage): boolean {
+  const meta = ('params' in m ? m.params : undefined)?._meta as Record<string, unknown> | undefined;
+  const v = meta?.['io.modelcontextprotocol/protocolVersion'];
+  return typeof v === 'string' && MODERN.has(v);
+}
+
+function errorObject(id: JsonRpcId | null, err: SarkError, data: unknown): unknown {
+  return JSON.parse(errorResponse(id, err.kind.rpcCode, err.safeMessage, data));
+}
+
+function refusalData(v: Verdict): Record<string, unknown> {
+  const reasons =
+    v.refusal?.code === 'SARK_POLICY_DENIED' ? v.facts.decision.reasons : [{ code: v.refusal!.kind.reason }];
+  return { reasons, request_id: v.facts.meta.requestId };
 }
 
 function methodLabel(m: unknown): string {

@@ -5,8 +5,9 @@
  */
 import type { Server } from 'node:http';
 import type { SarkConfig } from './config/schema.ts';
-import { createDecide, type PolicyEngine } from './decide/engine.ts';
+import type { PolicyEngine } from './decide/engine.ts';
 import { createOpaEngine } from './decide/opa-client.ts';
+import { createPolicyPath } from './decide/policy-path.ts';
 import { createWasmEngine } from './decide/wasm-engine.ts';
 import { type DemoServer, startDemoServer } from './demo/server.ts';
 import { createUpstream, type Upstream } from './forward/upstream.ts';
@@ -16,7 +17,8 @@ import { closeServer, listen } from './listen/server.ts';
 import { createLogger, type Logger } from './observe/logger.ts';
 import { createMetrics, type SarkMetrics } from './observe/metrics.ts';
 import { Pipeline } from './pipeline.ts';
-import { type AuditRecorder, createFileRecorder, nullRecorder } from './record/audit.ts';
+import type { AuditRecorder } from './record/audit.ts';
+import { createAuditRecorder } from './record/recorder.ts';
 
 export interface Sidecar {
   readonly dataUrl: string;
@@ -29,7 +31,10 @@ export interface Sidecar {
   close(): Promise<void>;
 }
 
-export async function startSidecar(config: SarkConfig, logger: Logger = createLogger(config.logLevel)): Promise<Sidecar> {
+export async function startSidecar(
+  config: SarkConfig,
+  logger: Logger = createLogger(config.logLevel),
+): Promise<Sidecar> {
   const metrics = createMetrics();
   const resolveIdentity = createIdentityResolver(config);
   const engine: PolicyEngine = config.opaUrl
@@ -40,6 +45,8 @@ export async function startSidecar(config: SarkConfig, logger: Logger = createLo
         connections: config.opaConnections,
       })
     : await createWasmEngine({ dir: config.embeddedPolicyDir, decisionPath: config.opaDecisionPath });
+  // engine → breaker (OPA) → decision cache → createDecide; rate limits after an allow.
+  const policy = await createPolicyPath(config, engine, metrics, logger);
 
   let demo: DemoServer | undefined;
   let upstreamUrl = config.upstreamUrl;
@@ -52,11 +59,12 @@ export async function startSidecar(config: SarkConfig, logger: Logger = createLo
     timeoutMs: config.upstreamTimeoutMs,
     connections: config.upstreamConnections,
   });
-  const recorder: AuditRecorder = config.auditFile ? createFileRecorder(config.auditFile) : nullRecorder;
+  const recorder: AuditRecorder = await createAuditRecorder(config, metrics.audit, logger);
   const pipeline = new Pipeline({
     config,
     resolveIdentity,
-    decide: createDecide(engine, metrics),
+    decide: policy.decide,
+    rateLimit: policy.rateLimit,
     upstream,
     recorder,
     metrics,
@@ -84,7 +92,7 @@ export async function startSidecar(config: SarkConfig, logger: Logger = createLo
       async close() {
         await Promise.all(servers.map(closeServer));
         await upstream.close();
-        await engine.close();
+        await policy.close();
         await recorder.close();
         await demo?.close();
       },
@@ -92,7 +100,8 @@ export async function startSidecar(config: SarkConfig, logger: Logger = createLo
   } catch (err) {
     await Promise.all(servers.map(closeServer));
     await upstream.close();
-    await engine.close();
+    await policy.close();
+    await recorder.close();
     await demo?.close();
     throw err;
   }

@@ -14,6 +14,7 @@ export const USAGE = `sark ${pkg.version} — inline authorization sidecar for M
 
 Usage:
   sark serve [flags]     run the sidecar (flags override SARK_* environment variables)
+  sark migrate [flags]   create or upgrade the audit tables in ClickHouse (--audit-clickhouse-* flags)
   sark --help            show this help
   sark --version         print the version
 
@@ -28,7 +29,11 @@ async function serve(argv: string[]): Promise<void> {
   const config = loadConfig({ argv, env: process.env });
   const logger = createLogger(config.logLevel);
   const sidecar = await startSidecar(config, logger);
-  if (sidecar.demo) {
+  if (!sidecar.demo) {
+    process.stdout.write(
+      `MCP endpoint (Streamable HTTP): ${sidecar.mcpUrl} -> ${sidecar.upstreamUrl} (policy engine: ${sidecar.engine})\n`,
+    );
+  } else {
     process.stdout.write(
       [
         '',
@@ -82,6 +87,10 @@ export async function main(argv: string[]): Promise<number> {
     }
     await serve(rest);
     return -1; // keeps running
+  }
+  if (command === 'migrate') {
+    const { migrateCommand } = await import('./migrate.ts');
+    return migrateCommand(rest);
   }
   process.stderr.write(`sark: unknown command "${command}"\n\n${USAGE}`);
   return 2;

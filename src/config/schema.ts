@@ -31,7 +31,10 @@ const absPath = z.string().regex(/^\/[^\s?#]*$/, 'expected an absolute URL path 
 
 const decisionPath = z
   .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]*(\/[A-Za-z_][A-Za-z0-9_]*)*$/, 'expected a slash-separated rule path such as sark/gateway/decision');
+  .regex(
+    /^[A-Za-z_][A-Za-z0-9_]*(\/[A-Za-z_][A-Za-z0-9_]*)*$/,
+    'expected a slash-separated rule path such as sark/gateway/decision',
+  );
 
 function int(min: number, max: number) {
   return z.coerce
@@ -41,7 +44,9 @@ function int(min: number, max: number) {
     .max(max, `expected an integer <= ${max}`);
 }
 
-const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0'])]).transform((v) => v === true || v === 'true' || v === '1');
+const bool = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+  .transform((v) => v === true || v === 'true' || v === '1');
 
 function field<K extends string, T extends z.ZodType>(
   key: K,
@@ -91,7 +96,12 @@ export const fields = [
     'serverId',
     'server-id',
     'string',
-    z.string().min(1).max(128).regex(/^[A-Za-z0-9._:-]+$/, 'expected letters, digits, . _ : -').default('demo'),
+    z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[A-Za-z0-9._:-]+$/, 'expected letters, digits, . _ : -')
+      .default('demo'),
     'Identifier of the protected MCP server, as the policy knows it.',
   ),
   field(
@@ -117,6 +127,137 @@ export const fields = [
     'Deadline for one policy decision, in ms; past it the request is denied.',
   ),
   field('opaConnections', 'opa-connections', 'integer', int(1, 1024).default(32), 'Keep-alive connections to OPA.'),
+  // Decision cache, circuit breaker, rate limits (docs/decision-cache.md).
+  field(
+    'redisMode',
+    'redis-mode',
+    'enum',
+    z.enum(['standalone', 'sentinel', 'cluster']).default('standalone'),
+    'How to reach Redis: standalone (redisUrl), sentinel or cluster (redisNodes).',
+  ),
+  field(
+    'redisUrl',
+    'redis-url',
+    'url',
+    z
+      .string()
+      .regex(/^rediss?:\/\/[^\s]+$/, 'expected redis://[user:password@]host:port[/db] or rediss://…')
+      .optional(),
+    'Redis for the shared decision cache and rate-limit buckets. In sentinel/cluster mode only its credentials, db and TLS (rediss://) are used. Unset with no redisNodes: in-process cache and local buckets only.',
+    '(no Redis)',
+  ),
+  field(
+    'redisNodes',
+    'redis-nodes',
+    'string',
+    z
+      .string()
+      .regex(/^[A-Za-z0-9.:[\]-]+:\d{1,5}(,[A-Za-z0-9.:[\]-]+:\d{1,5})*$/, 'expected host:port[,host:port…]')
+      .optional(),
+    'Comma-separated host:port list: the sentinels (sentinel mode) or cluster seed nodes (cluster mode).',
+    '(none)',
+  ),
+  field(
+    'redisSentinelName',
+    'redis-sentinel-name',
+    'string',
+    z.string().min(1).default('mymaster'),
+    'Master group name the sentinels monitor.',
+  ),
+  field(
+    'redisKeyPrefix',
+    'redis-key-prefix',
+    'string',
+    z
+      .string()
+      .regex(/^[A-Za-z0-9:_.-]{0,64}$/, 'expected letters, digits, : _ . -')
+      .default('sark:'),
+    'Prefix of every Redis key and channel SARK uses.',
+  ),
+  field(
+    'redisBudgetMs',
+    'redis-budget-ms',
+    'integer',
+    int(1, 1000).default(5),
+    'Longest a request waits on Redis, in ms; past it the request goes on without Redis.',
+  ),
+  field(
+    'decisionCacheEntries',
+    'decision-cache-entries',
+    'integer',
+    int(0, 10_000_000).default(50_000),
+    'Entries in the in-process decision cache; 0 turns the whole decision cache off (Redis level included).',
+  ),
+  field(
+    'decisionCacheMaxBytes',
+    'decision-cache-max-bytes',
+    'integer',
+    int(1024, 4 * 1024 * 1024 * 1024).default(32 * 1024 * 1024),
+    'Approximate bytes the in-process decision cache may hold.',
+  ),
+  field(
+    'decisionCacheMaxTtlMs',
+    'decision-cache-max-ttl-ms',
+    'integer',
+    int(0, 86_400_000).default(60_000),
+    "Cap on an allow's cache lifetime, in ms (the policy's cache.ttl_seconds is used up to this).",
+  ),
+  field(
+    'decisionCacheMaxDenyTtlMs',
+    'decision-cache-max-deny-ttl-ms',
+    'integer',
+    int(0, 86_400_000).default(5_000),
+    "Cap on a deny's cache lifetime, in ms; 0 never caches denies.",
+  ),
+  field(
+    'policyRevisionPollMs',
+    'policy-revision-poll-ms',
+    'integer',
+    int(0, 3_600_000).default(1_000),
+    'How often to read the bundle revisions OPA reports (/v1/data/system/bundles), in ms; a change empties the cache. 0: never.',
+  ),
+  field(
+    'breakerErrorPercent',
+    'breaker-error-percent',
+    'integer',
+    int(1, 100).default(50),
+    'Share of failed policy calls in the window, in percent, above which the breaker opens.',
+  ),
+  field(
+    'breakerVolume',
+    'breaker-volume',
+    'integer',
+    int(1, 1_000_000).default(20),
+    'Policy calls needed in the window before the breaker may open.',
+  ),
+  field(
+    'breakerWindowMs',
+    'breaker-window-ms',
+    'integer',
+    int(100, 600_000).default(10_000),
+    'Rolling window over which policy call failures are counted, in ms.',
+  ),
+  field(
+    'breakerResetMs',
+    'breaker-reset-ms',
+    'integer',
+    int(50, 600_000).default(2_000),
+    'Time the breaker stays open before one half-open probe call, in ms.',
+  ),
+  field(
+    'policyDegradedMode',
+    'policy-degraded-mode',
+    'boolean',
+    bool.default(false),
+    'While OPA fails, serve cached decisions up to policyDegradedMaxStaleMs past their TTL (never new allows). Risk: revocations made during the outage are not seen.',
+  ),
+  field(
+    'policyDegradedMaxStaleMs',
+    'policy-degraded-max-stale-ms',
+    'integer',
+    int(0, 86_400_000).default(60_000),
+    'In degraded mode, how long past its TTL a cached decision may still be served, in ms.',
+  ),
   field(
     'embeddedPolicyDir',
     'embedded-policy-dir',
@@ -131,6 +272,42 @@ export const fields = [
     'integer',
     int(64, 64 * 1024 * 1024).default(1024 * 1024),
     'Largest accepted request body, in bytes; larger bodies get HTTP 413.',
+  ),
+  // Strict message parsing (src/mcp/strict-json.ts).
+  field(
+    'jsonMaxDepth',
+    'json-max-depth',
+    'integer',
+    int(2, 1000).default(64),
+    'Deepest nesting of objects and arrays accepted in a message.',
+  ),
+  field(
+    'jsonMaxStringLength',
+    'json-max-string-length',
+    'integer',
+    int(16, 64 * 1024 * 1024).default(1024 * 1024),
+    'Longest string accepted in a message, in UTF-16 code units.',
+  ),
+  field(
+    'jsonMaxArrayLength',
+    'json-max-array-length',
+    'integer',
+    int(1, 1_000_000).default(10_000),
+    'Longest array accepted in a message (a batch counts as an array).',
+  ),
+  field(
+    'jsonMaxKeys',
+    'json-max-keys',
+    'integer',
+    int(1, 1_000_000).default(1_000),
+    'Most keys accepted in one object of a message.',
+  ),
+  field(
+    'batchMode',
+    'batch-mode',
+    'enum',
+    z.enum(['per-element', 'reject']).default('per-element'),
+    'JSON-RPC batches (2025-03-26 and earlier): authorize and answer each element, or reject every batch.',
   ),
   field(
     'apiKeysFile',
@@ -163,15 +340,181 @@ export const fields = [
     'audit-file',
     'string',
     z.string().min(1).optional(),
-    'Append one NDJSON audit event per decision to this file.',
+    'Append one NDJSON audit event per decision to this file; "off" disables it. Unset: ./sark-audit.ndjson when no auditClickhouseUrl is set, none otherwise (docs/audit.md).',
+    '(./sark-audit.ndjson without ClickHouse)',
+  ),
+  // Audit pipeline: ClickHouse, Splunk HEC, Datadog; batching, spool, back-pressure (docs/audit.md).
+  field(
+    'auditClickhouseUrl',
+    'audit-clickhouse-url',
+    'url',
+    httpUrl.optional(),
+    'ClickHouse HTTP endpoint for audit events, e.g. http://127.0.0.1:8123. Tables come from `sark migrate`.',
     '(off)',
+  ),
+  field(
+    'auditClickhouseDatabase',
+    'audit-clickhouse-database',
+    'string',
+    z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'expected a ClickHouse identifier')
+      .default('sark'),
+    'ClickHouse database of the audit table.',
+  ),
+  field(
+    'auditClickhouseTable',
+    'audit-clickhouse-table',
+    'string',
+    z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'expected a ClickHouse identifier')
+      .default('audit_events'),
+    'ClickHouse audit table.',
+  ),
+  field(
+    'auditClickhouseUser',
+    'audit-clickhouse-user',
+    'string',
+    z.string().min(1).default('default'),
+    'ClickHouse user.',
+  ),
+  field(
+    'auditClickhousePassword',
+    'audit-clickhouse-password',
+    'string',
+    z.string().optional(),
+    'ClickHouse password (prefer the environment variable).',
+    '(empty)',
+  ),
+  field(
+    'auditBatchSize',
+    'audit-batch-size',
+    'integer',
+    int(1, 100_000).default(1000),
+    'Audit events per batch sent to a sink (Datadog batches are capped at 1000).',
+  ),
+  field(
+    'auditFlushIntervalMs',
+    'audit-flush-interval-ms',
+    'integer',
+    int(10, 60_000).default(1000),
+    'Longest time an audit event waits in memory before its batch is sent, in ms.',
+  ),
+  field(
+    'auditQueueMaxEvents',
+    'audit-queue-max-events',
+    'integer',
+    int(100, 10_000_000).default(100_000),
+    'Audit events held in memory per sink; past it new events are dropped and counted (queue_full).',
+  ),
+  field(
+    'auditSendTimeoutMs',
+    'audit-send-timeout-ms',
+    'integer',
+    int(100, 600_000).default(10_000),
+    'Deadline for one batch delivery, in ms; past it the batch is spooled and retried.',
+  ),
+  field(
+    'auditSpoolDir',
+    'audit-spool-dir',
+    'string',
+    z.string().min(1).default('sark-audit-spool'),
+    'Directory of the local spool (one subdirectory per remote sink) holding batches a sink could not take.',
+  ),
+  field(
+    'auditSpoolMaxBytes',
+    'audit-spool-max-bytes',
+    'integer',
+    int(1024 * 1024, 2 ** 50).default(1024 * 1024 * 1024),
+    'Size cap of each sink spool, in bytes; a batch that would pass it is dropped and counted (spool_full).',
+  ),
+  field(
+    'auditSpoolFsync',
+    'audit-spool-fsync',
+    'enum',
+    z.enum(['always', 'interval', 'never']).default('interval'),
+    'When spooled batches are fsynced: after every batch, at most once a second, or never (left to the OS).',
+  ),
+  field(
+    'auditCloseGraceMs',
+    'audit-close-grace-ms',
+    'integer',
+    int(0, 600_000).default(5000),
+    'On shutdown, time to flush queued audit events to the sinks before spooling the rest, in ms.',
+  ),
+  field(
+    'splunkHecUrl',
+    'splunk-hec-url',
+    'url',
+    httpUrl.optional(),
+    'Splunk HTTP Event Collector base URL, e.g. https://splunk:8088 (events go to /services/collector/event).',
+    '(off)',
+  ),
+  field('splunkHecToken', 'splunk-hec-token', 'string', z.string().min(1).optional(), 'Splunk HEC token.', '(none)'),
+  field(
+    'splunkIndex',
+    'splunk-index',
+    'string',
+    z.string().min(1).optional(),
+    'Splunk index for audit events.',
+    '(token default)',
+  ),
+  field('splunkSource', 'splunk-source', 'string', z.string().min(1).default('sark'), 'Splunk source of audit events.'),
+  field(
+    'splunkSourcetype',
+    'splunk-sourcetype',
+    'string',
+    z.string().min(1).default('sark:audit'),
+    'Splunk sourcetype of audit events.',
+  ),
+  field(
+    'datadogApiKey',
+    'datadog-api-key',
+    'string',
+    z.string().min(1).optional(),
+    'Datadog API key; set to forward audit events to Datadog logs.',
+    '(off)',
+  ),
+  field(
+    'datadogSite',
+    'datadog-site',
+    'string',
+    z
+      .string()
+      .regex(/^[a-z0-9.-]+$/, 'expected a Datadog site such as datadoghq.com or datadoghq.eu')
+      .default('datadoghq.com'),
+    'Datadog site (datadoghq.com, datadoghq.eu, us3.datadoghq.com, us5.datadoghq.com, ap1.datadoghq.com, …).',
+  ),
+  field(
+    'datadogLogsUrl',
+    'datadog-logs-url',
+    'url',
+    httpUrl.optional(),
+    'Datadog logs intake URL override (proxy); default https://http-intake.logs.<datadogSite>/api/v2/logs.',
+    '(from datadogSite)',
+  ),
+  field(
+    'datadogService',
+    'datadog-service',
+    'string',
+    z.string().min(1).default('sark'),
+    'Datadog service of audit logs.',
+  ),
+  field(
+    'datadogTags',
+    'datadog-tags',
+    'string',
+    z.string().min(1).optional(),
+    'Datadog ddtags for audit logs, e.g. env:prod,team:security.',
+    '(none)',
   ),
   field(
     'logLevel',
     'log-level',
     'enum',
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    'Log level.',
+    'Log level (pino levels; silent turns logging off).',
   ),
 ] as const;
 
@@ -183,5 +526,9 @@ export type SarkConfig = {
 };
 
 export const configSchema = z
-  .object(Object.fromEntries(fields.map((f) => [f.key, f.schema])) as { [K in Fields[number]['key']]: FieldByKey<K>['schema'] })
+  .object(
+    Object.fromEntries(fields.map((f) => [f.key, f.schema])) as {
+      [K in Fields[number]['key']]: FieldByKey<K>['schema'];
+    },
+  )
   .strict();

@@ -25,7 +25,9 @@ const REASON_CODE = /^[a-z][a-z0-9_.:-]{0,63}$/;
 /** Validates a policy result (the value of OPA's `result`). Throws SARK_POLICY_MALFORMED. */
 export function toDecision(result: unknown): Decision {
   if (result === undefined) {
-    throw new SarkError('SARK_POLICY_MALFORMED', { detail: 'the decision is undefined (no rule matched, or wrong path)' });
+    throw new SarkError('SARK_POLICY_MALFORMED', {
+      detail: 'the decision is undefined (no rule matched, or wrong path)',
+    });
   }
   if (result === null || typeof result !== 'object' || Array.isArray(result)) {
     throw new SarkError('SARK_POLICY_MALFORMED', { detail: `the decision must be an object, got ${typeof result}` });
@@ -36,9 +38,15 @@ export function toDecision(result: unknown): Decision {
   }
   const reasons: Reason[] = [];
   if (doc.reasons !== undefined) {
-    if (!Array.isArray(doc.reasons)) throw new SarkError('SARK_POLICY_MALFORMED', { detail: '"reasons" must be an array' });
+    if (!Array.isArray(doc.reasons))
+      throw new SarkError('SARK_POLICY_MALFORMED', { detail: '"reasons" must be an array' });
     for (const r of doc.reasons) {
-      if (r === null || typeof r !== 'object' || typeof (r as Reason).code !== 'string' || !REASON_CODE.test((r as Reason).code)) {
+      if (
+        r === null ||
+        typeof r !== 'object' ||
+        typeof (r as Reason).code !== 'string' ||
+        !REASON_CODE.test((r as Reason).code)
+      ) {
         throw new SarkError('SARK_POLICY_MALFORMED', { detail: 'each reason needs a snake_case "code"' });
       }
       const msg = (r as Reason).message;

@@ -4,7 +4,7 @@
  * undecodable answer is a SARK_POLICY_* error, which the decide stage turns
  * into a deny.
  */
-import { errors as undiciErrors, Pool } from 'undici';
+import { Pool, errors as undiciErrors } from 'undici';
 import { SarkError } from '../errors.ts';
 import type { PolicyEngine } from './engine.ts';
 import type { PolicyInput } from './input.ts';
@@ -43,10 +43,17 @@ export function createOpaEngine(options: OpaClientOptions): PolicyEngine {
       status = res.statusCode;
       text = await res.body.text();
     } catch (err) {
-      if (signal.aborted || err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
+      if (
+        signal.aborted ||
+        err instanceof undiciErrors.HeadersTimeoutError ||
+        err instanceof undiciErrors.BodyTimeoutError
+      ) {
         throw new SarkError('SARK_POLICY_TIMEOUT', { detail: `no answer from OPA within ${timeoutMs} ms`, cause: err });
       }
-      throw new SarkError('SARK_POLICY_UNAVAILABLE', { detail: `OPA request failed: ${(err as Error).message}`, cause: err });
+      throw new SarkError('SARK_POLICY_UNAVAILABLE', {
+        detail: `OPA request failed: ${(err as Error).message}`,
+        cause: err,
+      });
     }
     if (status !== 200) {
       throw new SarkError('SARK_POLICY_UNAVAILABLE', { detail: `OPA answered HTTP ${status}: ${text.slice(0, 200)}` });

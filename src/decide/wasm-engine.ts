@@ -14,7 +14,10 @@ import type { PolicyInput } from './input.ts';
 
 export const DEFAULT_POLICY_DIR = fileURLToPath(new URL('../../opa/build/', import.meta.url));
 
-export async function createWasmEngine(options: { dir?: string | undefined; decisionPath: string }): Promise<PolicyEngine> {
+export async function createWasmEngine(options: {
+  dir?: string | undefined;
+  decisionPath: string;
+}): Promise<PolicyEngine> {
   const dir = options.dir ?? DEFAULT_POLICY_DIR;
   let wasm: Buffer;
   let data: unknown;
@@ -22,7 +25,9 @@ export async function createWasmEngine(options: { dir?: string | undefined; deci
     wasm = readFileSync(join(dir, 'policy.wasm'));
     data = JSON.parse(readFileSync(join(dir, 'data.json'), 'utf8'));
   } catch (err) {
-    throw new ConfigError(`embeddedPolicyDir (${dir}): cannot load policy.wasm and data.json: ${(err as Error).message}`);
+    throw new ConfigError(
+      `embeddedPolicyDir (${dir}): cannot load policy.wasm and data.json: ${(err as Error).message}`,
+    );
   }
   const policy = await loadPolicy(wasm);
   policy.setData(data as object);
@@ -40,7 +45,10 @@ export async function createWasmEngine(options: { dir?: string | undefined; deci
       try {
         results = policy.evaluate(input, entrypoint);
       } catch (err) {
-        throw new SarkError('SARK_POLICY_UNAVAILABLE', { detail: `WASM evaluation failed: ${(err as Error).message}`, cause: err });
+        throw new SarkError('SARK_POLICY_UNAVAILABLE', {
+          detail: `WASM evaluation failed: ${(err as Error).message}`,
+          cause: err,
+        });
       }
       return results[0]?.result;
     },

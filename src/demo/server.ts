@@ -65,7 +65,10 @@ function buildMcpServer(executed: string[]): McpServer {
   );
   server.registerTool(
     'delete_file',
-    { description: 'Delete a file (demo: does nothing; the starter policy denies it)', inputSchema: { path: z.string() } },
+    {
+      description: 'Delete a file (demo: does nothing; the starter policy denies it)',
+      inputSchema: { path: z.string() },
+    },
     async ({ path }) => {
       executed.push('delete_file');
       return { content: [{ type: 'text', text: `pretended to delete ${path}` }] };

@@ -5,9 +5,11 @@
  * become SARK_UPSTREAM_* errors for the caller to answer.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
-import { errors as undiciErrors, Pool } from 'undici';
+import type { Readable } from 'node:stream';
+import { Pool, errors as undiciErrors } from 'undici';
 import { SarkError } from '../errors.ts';
+import { parseSseEvent, SseSplitter, serializeSseEvent } from '../mcp/sse.ts';
+import { type ResponsePlan, rewriteJsonBody, rewriteMessage } from './result-filter.ts';
 
 export interface UpstreamOptions {
   url: string;
@@ -33,17 +35,47 @@ const DROP_REQUEST_HEADERS = new Set([
   'x-api-key',
 ]);
 
-const DROP_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'trailer', 'upgrade', 'proxy-connection']);
+const DROP_RESPONSE_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'trailer',
+  'upgrade',
+  'proxy-connection',
+]);
+
+/** Status recorded when the client disconnected before the upstream answered (nginx's 499). */
+export const CLIENT_CLOSED = 499;
+
+/** How SARK changes the upstream's answer (see result-filter.ts). */
+export interface ResponseShape {
+  /** Rewrites of results, by request id. */
+  readonly plan?: ResponsePlan | undefined;
+  /**
+   * JSON-RPC responses SARK answers itself for a batch (the denied elements):
+   * merged into a JSON batch answer, or sent as the first events of a stream.
+   */
+  readonly injected?: readonly unknown[] | undefined;
+}
 
 export interface ForwardResult {
   readonly status: number;
   readonly headersMs: number;
 }
 
+export interface UpstreamRequest {
+  /** The re-serialized, authorized message(s); undefined for GET and DELETE. */
+  readonly body?: string | undefined;
+  /** Headers to set (a string) or remove (null) on top of the client's, after the drop list. */
+  readonly headers?: Readonly<Record<string, string | null>> | undefined;
+  /** How SARK changes the answer. */
+  readonly shape?: ResponseShape | undefined;
+}
+
 export interface Upstream {
   /** The path requests are sent to on the upstream origin. */
   readonly path: string;
-  forward(req: IncomingMessage, res: ServerResponse, body: string | undefined, query: string): Promise<ForwardResult>;
+  forward(req: IncomingMessage, res: ServerResponse, request: UpstreamRequest): Promise<ForwardResult>;
   close(): Promise<void>;
 }
 
@@ -59,12 +91,8 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   const basePath = url.pathname;
   const baseQuery = url.search.slice(1);
 
-  async function forward(
-    req: IncomingMessage,
-    res: ServerResponse,
-    body: string | undefined,
-    query: string,
-  ): Promise<ForwardResult> {
+  async function forward(req: IncomingMessage, res: ServerResponse, request: UpstreamRequest): Promise<ForwardResult> {
+    const { body, shape } = request;
     const headers: Record<string, string | string[]> = {};
     const raw = req.headersDistinct;
     for (const name in raw) {
@@ -73,6 +101,13 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     // Bodies must reach the policy decoded; asking for identity keeps response
     // filtering possible too. Loopback gains nothing from compression.
     headers['accept-encoding'] = 'identity';
+    if (request.headers) {
+      for (const name in request.headers) {
+        const v = request.headers[name];
+        if (v === null || v === undefined) delete headers[name];
+        else headers[name] = v;
+      }
+    }
     if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
 
     const abort = new AbortController();
@@ -82,10 +117,12 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     res.once('close', onClose);
     const started = performance.now();
     let upstreamRes: Awaited<ReturnType<Pool['request']>>;
-    const q = [baseQuery, query].filter(Boolean).join('&');
+
     try {
       upstreamRes = await pool.request({
-        path: q ? `${basePath}?${q}` : basePath,
+        // The client's query string is not forwarded: the upstream sees the
+        // configured endpoint only, never a variant the policy did not judge.
+        path: baseQuery ? `${basePath}?${baseQuery}` : basePath,
         method: req.method as 'GET' | 'POST' | 'DELETE',
         headers,
         body: body ?? null,
@@ -93,8 +130,13 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       });
     } catch (err) {
       res.off('close', onClose);
+      // The client left first: nothing to answer, and not an upstream fault.
+      if (abort.signal.aborted) return { status: CLIENT_CLOSED, headersMs: performance.now() - started };
       if (err instanceof undiciErrors.HeadersTimeoutError) {
-        throw new SarkError('SARK_UPSTREAM_TIMEOUT', { detail: `no response headers within ${options.timeoutMs} ms`, cause: err });
+        throw new SarkError('SARK_UPSTREAM_TIMEOUT', {
+          detail: `no response headers within ${options.timeoutMs} ms`,
+          cause: err,
+        });
       }
       throw new SarkError('SARK_UPSTREAM_UNAVAILABLE', { detail: (err as Error).message, cause: err });
     }
@@ -103,19 +145,143 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     for (const name in upstreamRes.headers) {
       if (!DROP_RESPONSE_HEADERS.has(name)) out[name] = upstreamRes.headers[name]!;
     }
-    res.writeHead(upstreamRes.statusCode, out);
-    // Event streams: send the headers now so the client sees the stream open
-    // before the first event.
-    if (String(upstreamRes.headers['content-type'] ?? '').startsWith('text/event-stream')) res.flushHeaders();
-    try {
-      await pipeline(upstreamRes.body, res);
-    } catch {
-      // Either side went away mid-stream; pipeline has destroyed both.
-    } finally {
-      res.off('close', onClose);
+    const stream = upstreamRes.body;
+    const contentType = upstreamRes.headers['content-type'];
+    if (typeof contentType === 'string' && contentType.startsWith('text/event-stream')) {
+      // Event streams: headers now, so the client sees the stream open before
+      // the first event; then every chunk as it arrives.
+      res.writeHead(upstreamRes.statusCode, out);
+      res.flushHeaders();
+      for (const m of shape?.injected ?? []) res.write(`event: message\ndata: ${JSON.stringify(m)}\n\n`);
+      await (shape?.plan?.size ? relayRewriting(stream, res, shape.plan) : relay(stream, res));
+    } else {
+      // Single JSON responses (and empty 202s) are small: one write with the
+      // headers, and no per-response stream machinery.
+      let buf: Buffer;
+      try {
+        buf = Buffer.from(await stream.arrayBuffer());
+      } catch (err) {
+        res.off('close', onClose);
+        throw new SarkError('SARK_UPSTREAM_UNAVAILABLE', { detail: (err as Error).message, cause: err });
+      }
+      let status = upstreamRes.statusCode;
+      if (shape?.plan?.size && status === 200) {
+        const rewritten = rewriteJsonBody(shape.plan, buf);
+        if (rewritten !== undefined) buf = Buffer.from(rewritten);
+      }
+      if (shape?.injected?.length) {
+        buf = Buffer.from(mergeBatchAnswer(buf, shape.injected));
+        status = 200;
+        out['content-type'] = 'application/json';
+      }
+      if (status !== 204 && status !== 304) out['content-length'] = String(buf.length);
+      res.writeHead(status, out);
+      res.end(buf);
     }
+    res.off('close', onClose);
     return { status: upstreamRes.statusCode, headersMs };
   }
 
   return { path: basePath, forward, close: () => pool.close() };
+}
+
+/**
+ * Copies an event stream chunk by chunk with back-pressure. Either side going
+ * away ends both: a client that leaves cancels the upstream request.
+ */
+function relay(body: Readable, res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      body.off('data', onData);
+      res.off('drain', onDrain);
+      resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      if (!res.write(chunk)) body.pause();
+    };
+    const onDrain = () => body.resume();
+    body.on('data', onData);
+    res.on('drain', onDrain);
+    body.once('end', () => {
+      res.end();
+      finish();
+    });
+    body.once('error', () => {
+      res.destroy();
+      finish();
+    });
+    res.once('close', () => {
+      if (!body.destroyed) body.destroy();
+      finish();
+    });
+  });
+}
+
+/** A batch answer: the upstream's JSON answers (an array, one object, or none) plus SARK's own. */
+function mergeBatchAnswer(upstream: Buffer, injected: readonly unknown[]): string {
+  let answers: unknown[] = [];
+  if (upstream.length > 0) {
+    try {
+      const parsed: unknown = JSON.parse(upstream.toString('utf8'));
+      answers = Array.isArray(parsed) ? parsed : [parsed];
+    } catch {
+      answers = [];
+    }
+  }
+  return JSON.stringify([...answers, ...injected]);
+}
+
+/**
+ * Like relay, but cuts the stream into SSE events and re-serializes the ones
+ * carrying a response the plan rewrites. Other events keep their exact bytes,
+ * and every event is written as soon as it is complete.
+ */
+function relayRewriting(body: Readable, res: ServerResponse, plan: ResponsePlan): Promise<void> {
+  const splitter = new SseSplitter();
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      body.off('data', onData);
+      res.off('drain', onDrain);
+      resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      let ok = true;
+      for (const raw of splitter.push(chunk)) ok = res.write(rewriteEvent(raw, plan)) && ok;
+      if (!ok) body.pause();
+    };
+    const onDrain = () => body.resume();
+    body.on('data', onData);
+    res.on('drain', onDrain);
+    body.once('end', () => {
+      res.end(splitter.rest());
+      finish();
+    });
+    body.once('error', () => {
+      res.destroy();
+      finish();
+    });
+    res.once('close', () => {
+      if (!body.destroyed) body.destroy();
+      finish();
+    });
+  });
+}
+
+function rewriteEvent(raw: string, plan: ResponsePlan): string {
+  const event = parseSseEvent(raw);
+  if (event.data === undefined || event.data.length === 0) return raw;
+  let message: unknown;
+  try {
+    message = JSON.parse(event.data);
+  } catch {
+    return raw;
+  }
+  const rewritten = rewriteMessage(plan, message);
+  return rewritten === undefined ? raw : serializeSseEvent({ ...event, data: JSON.stringify(rewritten) });
 }

@@ -4,6 +4,7 @@
  * oversize body is refused without being buffered.
  */
 import type { IncomingMessage } from 'node:http';
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { SarkError } from '../errors.ts';
 
 export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
@@ -41,5 +42,37 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
+  });
+}
+
+/**
+ * Decodes a Content-Encoding so that the policy judges the message itself,
+ * never compressed bytes it cannot read. The decoded size is bounded by the
+ * same limit as plain bodies (a small gzip can expand enormously). Stacked or
+ * unknown encodings are refused.
+ */
+export function decodeBody(body: Buffer, encoding: string | undefined, maxBytes: number): Buffer {
+  if (encoding === undefined) return body;
+  const coding = encoding.trim().toLowerCase();
+  if (coding === '' || coding === 'identity') return body;
+  const options = { maxOutputLength: maxBytes };
+  try {
+    switch (coding) {
+      case 'gzip':
+      case 'x-gzip':
+        return gunzipSync(body, options);
+      case 'deflate':
+        return inflateSync(body, options);
+      case 'br':
+        return brotliDecompressSync(body, options);
+    }
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new SarkError('SARK_BODY_TOO_LARGE', { publicDetail: `decoded body exceeds ${maxBytes} bytes` });
+    }
+    throw new SarkError('SARK_PARSE_ERROR', { publicDetail: `the ${coding} body cannot be decoded` });
+  }
+  throw new SarkError('SARK_UNSUPPORTED_MEDIA_TYPE', {
+    publicDetail: `content-encoding ${JSON.stringify(coding)} is not supported (gzip, deflate, br)`,
   });
 }

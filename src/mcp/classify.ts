@@ -108,11 +108,13 @@ export function classify(message: JsonRpcMessage, headers: HeaderLookup): McpMes
   const kind: MessageKind = 'method' in message ? ('id' in message ? 'request' : 'notification') : 'response';
   const method = 'method' in message ? message.method : undefined;
   const params = 'params' in message && message.params ? message.params : undefined;
-  const meta = params?._meta !== null && typeof params?._meta === 'object' ? (params._meta as Record<string, unknown>) : undefined;
+  const meta =
+    params?._meta !== null && typeof params?._meta === 'object' ? (params._meta as Record<string, unknown>) : undefined;
 
   const headerVersion = single(headers, 'mcp-protocol-version');
   const metaVersion = meta?.[META_PROTOCOL_VERSION];
-  const initVersion = method === 'initialize' && typeof params?.protocolVersion === 'string' ? params.protocolVersion : undefined;
+  const initVersion =
+    method === 'initialize' && typeof params?.protocolVersion === 'string' ? params.protocolVersion : undefined;
 
   for (const v of [headerVersion, metaVersion, initVersion]) {
     if (v !== undefined && (typeof v !== 'string' || !KNOWN_VERSIONS.has(v))) {
@@ -123,7 +125,9 @@ export function classify(message: JsonRpcMessage, headers: HeaderLookup): McpMes
     }
   }
 
-  const modern = (headerVersion !== undefined && MODERN_VERSIONS.has(headerVersion)) || (typeof metaVersion === 'string' && MODERN_VERSIONS.has(metaVersion));
+  const modern =
+    (headerVersion !== undefined && MODERN_VERSIONS.has(headerVersion)) ||
+    (typeof metaVersion === 'string' && MODERN_VERSIONS.has(metaVersion));
   let era: Era;
   let protocolVersion: string | undefined;
   let clientInfo: unknown;
@@ -145,7 +149,12 @@ export function classify(message: JsonRpcMessage, headers: HeaderLookup): McpMes
     }
   }
 
-  const args = method === 'tools/call' ? objectField(params, 'arguments') : method === 'prompts/get' ? objectField(params, 'arguments') : undefined;
+  const args =
+    method === 'tools/call'
+      ? objectField(params, 'arguments')
+      : method === 'prompts/get'
+        ? objectField(params, 'arguments')
+        : undefined;
 
   return {
     kind,
@@ -170,10 +179,14 @@ function checkModernHeaders(
   name: string | undefined,
 ): void {
   if (headerVersion === undefined) {
-    throw mismatch(`the body envelope names protocol version ${String(metaVersion)} but the MCP-Protocol-Version header is absent`);
+    throw mismatch(
+      `the body envelope names protocol version ${String(metaVersion)} but the MCP-Protocol-Version header is absent`,
+    );
   }
   if (metaVersion !== undefined && metaVersion !== headerVersion) {
-    throw mismatch(`the body envelope names protocol version ${String(metaVersion)} but the MCP-Protocol-Version header names ${headerVersion}`);
+    throw mismatch(
+      `the body envelope names protocol version ${String(metaVersion)} but the MCP-Protocol-Version header names ${headerVersion}`,
+    );
   }
   const headerMethod = single(headers, 'mcp-method');
   if (headerMethod === undefined) throw mismatch('the Mcp-Method header is required');
@@ -183,7 +196,10 @@ function checkModernHeaders(
   const headerName = single(headers, 'mcp-name');
   if (NAME_FIELD[method] !== undefined) {
     if (headerName === undefined) throw mismatch(`the Mcp-Name header is required for ${method}`);
-    if (headerName !== name) throw mismatch(`the body names ${JSON.stringify(name)} but the Mcp-Name header names ${JSON.stringify(headerName)}`);
+    if (headerName !== name)
+      throw mismatch(
+        `the body names ${JSON.stringify(name)} but the Mcp-Name header names ${JSON.stringify(headerName)}`,
+      );
   } else if (headerName !== undefined) {
     throw mismatch(`the Mcp-Name header is not defined for ${method}`);
   }

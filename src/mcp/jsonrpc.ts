@@ -4,6 +4,7 @@
  * parsed rather than forwarding the client's bytes.
  */
 import { SarkError } from '../errors.ts';
+import { DEFAULT_JSON_LIMITS, type JsonLimits, parseStrictJson, type StrictJsonError } from './strict-json.ts';
 
 export type JsonRpcId = string | number;
 
@@ -30,12 +31,19 @@ export interface JsonRpcResponse {
 export type JsonRpcMessage = JsonRpcRequest | JsonRpcNotification | JsonRpcResponse;
 
 /** Parses a body into one message or a batch. Throws SARK_PARSE_ERROR / SARK_INVALID_REQUEST. */
-export function parseBody(body: Buffer | string): JsonRpcMessage | JsonRpcMessage[] {
+export function parseBody(
+  body: Buffer | string,
+  limits: JsonLimits = DEFAULT_JSON_LIMITS,
+): JsonRpcMessage | JsonRpcMessage[] {
   let value: unknown;
   try {
-    value = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
+    value = parseStrictJson(body, limits);
   } catch (err) {
-    throw new SarkError('SARK_PARSE_ERROR', { detail: (err as Error).message });
+    const e = err as StrictJsonError;
+    if (e.kind === 'syntax' || e.kind === 'encoding') {
+      throw new SarkError('SARK_PARSE_ERROR', { detail: e.message, publicDetail: e.message });
+    }
+    throw new SarkError('SARK_INVALID_REQUEST', { detail: e.message, publicDetail: e.message });
   }
   if (Array.isArray(value)) {
     if (value.length === 0) throw new SarkError('SARK_INVALID_REQUEST', { publicDetail: 'empty batch' });

@@ -3,7 +3,7 @@
  * path so that a header or config dump can never leak them. Nothing on the
  * request path logs at info level.
  */
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 export type { Logger };
 

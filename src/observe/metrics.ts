@@ -14,6 +14,157 @@ export interface SarkMetrics {
   readonly errors: Counter<'reason'>;
   readonly upstreamSeconds: Histogram<'status'>;
   readonly policyUp: Gauge;
+  readonly audit: AuditMetrics;
+  readonly decide: DecideMetrics;
+}
+
+/**
+ * Decision cache, circuit breaker, rate limits and the Redis link behind them.
+ * `level` is l1 (in-process) or l2 (Redis); `result` is hit, miss, coalesced
+ * (joined an in-flight policy call) or stale (served by degraded mode).
+ */
+export interface DecideMetrics {
+  readonly cacheLookups: Counter<'level' | 'result'>;
+  readonly cacheInvalidations: Counter<'source'>;
+  readonly cacheEntries: Gauge;
+  readonly cacheBytes: Gauge;
+  readonly breakerState: Gauge;
+  readonly breakerTransitions: Counter<'state'>;
+  readonly breakerRejections: Counter;
+  readonly rateLimited: Counter<'store'>;
+  readonly redisErrors: Counter<'op'>;
+  readonly redisUp: Gauge;
+}
+
+export function createDecideMetrics(registry: Registry): DecideMetrics {
+  const registers = [registry];
+  return {
+    cacheLookups: new Counter({
+      name: 'sark_decision_cache_lookups_total',
+      help: 'Decision cache lookups, by level (l1, l2) and result (hit, miss, coalesced, stale).',
+      labelNames: ['level', 'result'],
+      registers,
+    }),
+    cacheInvalidations: new Counter({
+      name: 'sark_decision_cache_invalidations_total',
+      help: 'In-process cache flushes, by source (revision: OPA bundle revision changed; channel: operator publish).',
+      labelNames: ['source'],
+      registers,
+    }),
+    cacheEntries: new Gauge({
+      name: 'sark_decision_cache_entries',
+      help: 'Entries in the in-process cache.',
+      registers,
+    }),
+    cacheBytes: new Gauge({
+      name: 'sark_decision_cache_bytes',
+      help: 'Approximate bytes held by the in-process cache.',
+      registers,
+    }),
+    breakerState: new Gauge({
+      name: 'sark_policy_breaker_state',
+      help: 'Policy circuit breaker: 0 closed, 1 half-open, 2 open.',
+      registers,
+    }),
+    breakerTransitions: new Counter({
+      name: 'sark_policy_breaker_transitions_total',
+      help: 'Policy circuit breaker state changes, by the state entered.',
+      labelNames: ['state'],
+      registers,
+    }),
+    breakerRejections: new Counter({
+      name: 'sark_policy_breaker_rejections_total',
+      help: 'Policy calls denied at once because the breaker was open.',
+      registers,
+    }),
+    rateLimited: new Counter({
+      name: 'sark_rate_limited_total',
+      help: 'Requests refused by a rate_limit obligation, by bucket store (redis, local).',
+      labelNames: ['store'],
+      registers,
+    }),
+    redisErrors: new Counter({
+      name: 'sark_redis_errors_total',
+      help: 'Redis failures and budget overruns (the request went on without Redis), by operation.',
+      labelNames: ['op'],
+      registers,
+    }),
+    redisUp: new Gauge({ name: 'sark_redis_up', help: '1 while the Redis connection is ready.', registers }),
+  };
+}
+
+/** Audit pipeline metrics; `sink` is one of file, clickhouse, splunk, datadog. */
+export interface AuditMetrics {
+  readonly queued: Counter<'sink'>;
+  readonly sent: Counter<'sink'>;
+  readonly spilled: Counter<'sink'>;
+  readonly replayed: Counter<'sink'>;
+  readonly dropped: Counter<'sink' | 'reason'>;
+  readonly sinkErrors: Counter<'sink'>;
+  readonly batchSeconds: Histogram<'sink'>;
+  readonly queueDepth: Gauge<'sink'>;
+  readonly spoolBytes: Gauge<'sink'>;
+}
+
+export function createAuditMetrics(registry: Registry): AuditMetrics {
+  const registers = [registry];
+  return {
+    queued: new Counter({
+      name: 'sark_audit_events_queued_total',
+      help: 'Audit events accepted into the in-memory queue, by sink.',
+      labelNames: ['sink'],
+      registers,
+    }),
+    sent: new Counter({
+      name: 'sark_audit_events_sent_total',
+      help: 'Audit events acknowledged by the sink (live and replayed), by sink.',
+      labelNames: ['sink'],
+      registers,
+    }),
+    spilled: new Counter({
+      name: 'sark_audit_events_spilled_total',
+      help: 'Audit events written to the local spool because the sink was down, slow or closing.',
+      labelNames: ['sink'],
+      registers,
+    }),
+    replayed: new Counter({
+      name: 'sark_audit_events_replayed_total',
+      help: 'Audit events read back from the spool and acknowledged by the sink.',
+      labelNames: ['sink'],
+      registers,
+    }),
+    dropped: new Counter({
+      name: 'sark_audit_events_dropped_total',
+      help: 'Audit events lost, by sink and reason (queue_full, spool_full, spool_error, corrupt_line, closed, file_error). Alert on any increase.',
+      labelNames: ['sink', 'reason'],
+      registers,
+    }),
+    sinkErrors: new Counter({
+      name: 'sark_audit_sink_errors_total',
+      help: 'Failed batch deliveries (each is spilled and retried with backoff), by sink.',
+      labelNames: ['sink'],
+      registers,
+    }),
+    batchSeconds: new Histogram({
+      name: 'sark_audit_batch_duration_seconds',
+      help: 'Time to deliver one batch to the sink.',
+      labelNames: ['sink'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    queueDepth: new Gauge({
+      name: 'sark_audit_queue_events',
+      help: 'Audit events waiting in memory, by sink.',
+      labelNames: ['sink'],
+      registers,
+    }),
+    spoolBytes: new Gauge({
+      name: 'sark_audit_spool_bytes',
+      help: 'Bytes of audit events waiting in the local spool, by sink.',
+      labelNames: ['sink'],
+      registers,
+    }),
+  };
 }
 
 export function createMetrics(): SarkMetrics {
@@ -58,5 +209,7 @@ export function createMetrics(): SarkMetrics {
       help: '1 while the policy engine answered its last health probe.',
       registers: [registry],
     }),
+    audit: createAuditMetrics(registry),
+    decide: createDecideMetrics(registry),
   };
 }

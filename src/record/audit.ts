@@ -1,30 +1,15 @@
 /**
- * The audit event (one per decision) and the recorder the request path hands
- * it to. `record` only enqueues: it never blocks and never throws into the
- * request path.
+ * The recorder the request path hands audit events to, and the embedded
+ * default sink: a local NDJSON file. `record` only enqueues: it never blocks
+ * and never throws into the request path. Remote sinks (ClickHouse, Splunk,
+ * Datadog) are built in recorder.ts.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
+import type { Logger } from '../observe/logger.ts';
+import type { AuditMetrics } from '../observe/metrics.ts';
+import type { AuditEvent } from './event.ts';
 
-export const AUDIT_SCHEMA_VERSION = 1;
-
-export interface AuditEvent {
-  readonly schema_version: number;
-  readonly ts_ms: number;
-  readonly request_id: string;
-  readonly session_id: string | null;
-  readonly agent_id: string;
-  readonly agent_type: string;
-  readonly tenant: string | null;
-  readonly server_id: string;
-  readonly method: string | null;
-  readonly action: string;
-  readonly tool: string | null;
-  readonly decision: 'allow' | 'deny';
-  readonly reasons: readonly string[];
-  readonly policy_ms: number;
-  readonly era: string | null;
-  readonly client_address: string | null;
-}
+export { AUDIT_SCHEMA_VERSION, type AuditEvent } from './event.ts';
 
 export interface AuditRecorder {
   record(event: AuditEvent): void;
@@ -36,16 +21,33 @@ export const nullRecorder: AuditRecorder = {
   close: async () => {},
 };
 
+/** Bytes the file stream may buffer before events are dropped (and counted) rather than held. */
+const FILE_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
+
 /** Appends NDJSON lines through one buffered write stream. */
-export function createFileRecorder(path: string): AuditRecorder {
+export function createFileRecorder(path: string, metrics?: AuditMetrics, logger?: Logger): AuditRecorder {
   const stream: WriteStream = createWriteStream(path, { flags: 'a' });
   let failed: Error | undefined;
+  const sent = metrics?.sent.labels('file');
+  const queued = metrics?.queued.labels('file');
+  const drop = (reason: string) => metrics?.dropped.labels('file', reason).inc();
   stream.on('error', (err) => {
+    if (failed === undefined) logger?.error({ err, path }, 'audit file failed; file audit events are now dropped');
     failed = err;
   });
   return {
     record(event) {
-      if (failed === undefined) stream.write(`${JSON.stringify(event)}\n`);
+      if (failed !== undefined) {
+        drop('file_error');
+        return;
+      }
+      if (stream.writableLength > FILE_MAX_BUFFERED_BYTES) {
+        drop('queue_full');
+        return;
+      }
+      queued?.inc();
+      stream.write(`${JSON.stringify(event)}\n`);
+      sent?.inc();
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -9,7 +9,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireOpa } from '../../scripts/tools.ts';
@@ -41,11 +41,17 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000, proc?: ChildProcess): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 30_000,
+  proc?: ChildProcess,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let delay = 20;
   while (Date.now() < deadline) {
-    if (proc && proc.exitCode !== null) throw new Error(`${what} exited with code ${proc.exitCode} before it was ready`);
+    if (proc && proc.exitCode !== null)
+      throw new Error(`${what} exited with code ${proc.exitCode} before it was ready`);
     if (await check().catch(() => false)) return;
     await new Promise((r) => setTimeout(r, delay));
     delay = Math.min(delay * 2, 250);
@@ -170,7 +176,7 @@ export async function startOpa(options: OpaOptions = {}): Promise<Service> {
       `127.0.0.1:${port}`,
       '--log-level',
       'error',
-      '--disable-telemetry',
+      '--skip-version-check',
       '--ignore',
       '*_test.rego',
       ...(options.args ?? []),
@@ -189,7 +195,20 @@ export async function startRedis(): Promise<Service> {
     port,
     url: `redis://127.0.0.1:${port}`,
     command: 'redis-server',
-    args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'yes'],
+    args: [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--protected-mode',
+      'yes',
+    ],
     ready: () => tcpAnswers(port, 'PING\r\n', '+PONG'),
   });
 }
@@ -223,7 +242,10 @@ export async function startClickHouse(): Promise<Service> {
   config = config.replace(/<listen_host>[^<]*<\/listen_host>/g, '');
   config = config.replace('</yandex>', '<listen_host>127.0.0.1</listen_host></yandex>');
   // The distributed DDL queue path is a ZooKeeper path, not a directory: restore it.
-  config = config.replace(/(<distributed_ddl>\s*(?:<!--[\s\S]*?-->\s*)*)<path>[^<]*<\/path>/, '$1<path>/clickhouse/task_queue/ddl</path>');
+  config = config.replace(
+    /(<distributed_ddl>\s*(?:<!--[\s\S]*?-->\s*)*)<path>[^<]*<\/path>/,
+    '$1<path>/clickhouse/task_queue/ddl</path>',
+  );
   writeFileSync(join(dir, 'config.xml'), config);
 
   const root = process.getuid?.() === 0;
@@ -236,7 +258,9 @@ export async function startClickHouse(): Promise<Service> {
     port: httpPort,
     url,
     command: root ? 'runuser' : server,
-    args: root ? ['-u', 'clickhouse', '--', server, `--config-file=${join(dir, 'config.xml')}`] : [`--config-file=${join(dir, 'config.xml')}`],
+    args: root
+      ? ['-u', 'clickhouse', '--', server, `--config-file=${join(dir, 'config.xml')}`]
+      : [`--config-file=${join(dir, 'config.xml')}`],
     ready: () => httpOk(`${url}/ping`),
     readyTimeoutMs: 60_000,
   });

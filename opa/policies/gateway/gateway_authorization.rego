@@ -1,71 +1,245 @@
 # METADATA
-# title: SARK gateway authorization (starter)
+# title: SARK gateway authorization
 # description: |
-#   Decides every MCP message the sidecar intercepts. Tools are granted per
-#   agent role from data.sark.roles; explicit denies beat grants; anything not
-#   allowed is denied. The decision contract is opa/schemas/decision.schema.json.
+#   Decides every MCP message the sidecar intercepts (input:
+#   opa/schemas/input.schema.json; decision: opa/schemas/decision.schema.json).
+#   Default deny. A tool call is allowed when the server is registered, a role
+#   grants the tool on that server (or the agent's team owns the server), no
+#   explicit deny matches, the server's team sharing admits it, the agent's
+#   trust reaches the tool's sensitivity, critical tools are called within
+#   business hours from the server's environment, and the arguments pass the
+#   rules in gateway_arguments.rego. tools/list answers with exactly the tools
+#   a call would be allowed for.
+# related_resources:
+#   - ref: https://modelcontextprotocol.io/specification/2025-11-25/server/tools
+#     description: MCP tools (tools/list, tools/call)
+# schemas:
+#   - input: schema["input.schema"]
 package sark.gateway
 
-import rego.v1
+import data.sark.lib.levels
 
-# Actions that need no grant: session plumbing, discovery and listing.
-_open_actions := {
+# Session plumbing the sidecar must let through for a session to work at all:
+# initialize/discover, ping, notifications, responses to server requests, the
+# GET stream and DELETE. Still subject to server registration and its
+# authentication requirement.
+_session_actions := {
 	"gateway:server:connect",
 	"gateway:server:ping",
 	"gateway:notification",
 	"gateway:response",
 	"gateway:stream:listen",
 	"gateway:session:end",
-	"gateway:tools:list",
 }
 
-default allow := false
-
-allow if input.action in _open_actions
-
-allow if {
-	input.action == "gateway:tool:invoke"
-	_tool_granted
-	not _tool_denied
+# Actions a role grants by name in `servers[id].actions`.
+_grantable_actions := {
+	"gateway:resources:list",
+	"gateway:prompts:list",
+	"gateway:subscriptions:listen",
+	"gateway:completion:complete",
+	"gateway:logging:set",
+	"gateway:task:read",
+	"gateway:task:cancel",
+	"gateway:server:list",
+	"gateway:method:other",
 }
 
-_tool_granted if {
+_server := data.sark.servers[input.server.id]
+
+# The server's tool catalogue; a direct lookup, so only this server's entry is read.
+default _catalog := {}
+
+_catalog := data.sark.tools[input.server.id]
+
+_agent_trust := levels.trust_rank(input.agent)
+
+_server_rank := levels.rank(object.get(_server, "sensitivity", "low"))
+
+# The role grants that apply here: the server's own entry and the "*" entry.
+_grants contains grant if {
 	some role in input.agent.roles
-	some pattern in data.sark.roles[role].tools
-	glob.match(pattern, [], input.tool.name)
+	some key in [input.server.id, "*"]
+	grant := data.sark.roles[role].servers[key]
 }
 
-_tool_denied if {
-	some role in input.agent.roles
-	some pattern in data.sark.roles[role].deny_tools
-	glob.match(pattern, [], input.tool.name)
+_owner if {
+	is_string(_server.owner_team)
+	input.agent.team == _server.owner_team
 }
 
-_deny_reasons contains {"code": "tool_denied", "message": "this tool is explicitly denied to the agent's role"} if {
-	input.action == "gateway:tool:invoke"
-	_tool_denied
+_authentication_ok if not _server.require_authentication
+
+_authentication_ok if _authenticated
+
+_authenticated if input.agent.authenticated == true
+
+# METADATA
+# description: The server is registered and its authentication requirement is met.
+server_admits if {
+	_server
+	_authentication_ok
 }
 
-_deny_reasons contains {"code": "tool_not_granted", "message": "no role of the agent grants this tool"} if {
-	input.action == "gateway:tool:invoke"
-	not _tool_granted
+## Tools
+
+_matches_any(patterns, name) if {
+	some pattern in patterns
+	glob.match(pattern, [], name)
 }
 
-_deny_reasons contains {"code": "action_not_allowed", "message": "the policy allows no such action"} if {
-	input.action != "gateway:tool:invoke"
-	not input.action in _open_actions
+_tool_granted(name) if {
+	some grant in _grants
+	_matches_any(object.get(grant, "tools", []), name)
 }
 
-default _reasons := [{"code": "default_deny", "message": "no rule allows this request"}]
+# Owners get every tool of their server (explicit denies still apply).
+_tool_granted(_) if _owner
 
-_reasons := [] if allow
+_tool_denied(name) if {
+	some grant in _grants
+	_matches_any(object.get(grant, "deny_tools", []), name)
+}
 
-_reasons := [r | some r in _deny_reasons] if {
-	not allow
-	count(_deny_reasons) > 0
+_tool_denied(name) if _matches_any(object.get(_server, "deny_tools", []), name)
+
+# A team-owned server shares only `shared_tools` with other teams.
+_tool_unshared(name) if {
+	is_string(_server.owner_team)
+	not _owner
+	not _matches_any(object.get(_server, "shared_tools", []), name)
+}
+
+_tool_rank(name) := max([_server_rank, levels.rank(object.get(
+	_catalog[name],
+	"sensitivity",
+	data.sark.sensitivity.default_tool_sensitivity,
+))])
+
+_critical(name) if _tool_rank(name) >= levels.rank("critical")
+
+_business_hours if {
+	hours := object.get(_server, "business_hours", data.sark.sensitivity.business_hours)
+	input.request.time.weekday in hours.weekdays
+	input.request.time.hour_utc >= hours.start_hour_utc
+	input.request.time.hour_utc < hours.end_hour_utc
+}
+
+# "No prod from dev": a server that names its environment takes critical calls
+# only from agents of the same environment.
+_environment_mismatch if {
+	is_string(_server.environment)
+	input.agent.environment != _server.environment
+}
+
+_environment_mismatch if {
+	is_string(_server.environment)
+	not _agent_has_environment
+}
+
+_agent_has_environment if is_string(input.agent.environment)
+
+# METADATA
+# description: |
+#   Whether a call to tool `name` passes every rule that does not look at the
+#   arguments. The single source of truth for tools/call and tools/list.
+tool_permitted(name) if {
+	server_admits
+	_catalog[name]
+	_tool_granted(name)
+	not _tool_denied(name)
+	not _tool_unshared(name)
+	levels.reaches(_agent_trust, _tool_rank(name))
+	not _critical_blocked(name)
+}
+
+_critical_blocked(name) if {
+	_critical(name)
+	not _business_hours
+}
+
+_critical_blocked(name) if {
+	_critical(name)
+	_environment_mismatch
 }
 
 # METADATA
-# description: The decision document the sidecar consumes.
-# entrypoint: true
-decision := {"allow": allow, "reasons": _reasons}
+# description: The catalogued tools of this server the agent may call, sorted.
+visible_tools := sort([name | some name, _ in _catalog; tool_permitted(name)])
+
+## Resources and prompts
+
+_resource_permitted(uri) if {
+	server_admits
+	levels.reaches(_agent_trust, _server_rank)
+	not _resource_denied(uri)
+	not uri_obfuscated(uri)
+	some grant in _grants
+	_matches_any(object.get(grant, "resources", []), uri)
+}
+
+_resource_denied(uri) if {
+	some grant in _grants
+	_matches_any(object.get(grant, "deny_resources", []), uri)
+}
+
+_prompt_permitted(name) if {
+	server_admits
+	levels.reaches(_agent_trust, _server_rank)
+	some grant in _grants
+	_matches_any(object.get(grant, "prompts", []), name)
+}
+
+_action_granted(action) if {
+	action in _grantable_actions
+	some grant in _grants
+	action in object.get(grant, "actions", [])
+}
+
+## Allow
+
+default allow := false
+
+# METADATA
+# scope: document
+# description: The allow bit of the decision.
+allow if {
+	input.action in _session_actions
+	server_admits
+}
+
+allow if {
+	input.action == "gateway:tools:list"
+	server_admits
+}
+
+allow if {
+	input.action == "gateway:tool:invoke"
+	tool_permitted(input.tool.name)
+	count(argument_violations) == 0
+}
+
+allow if {
+	input.action in {"gateway:resource:read", "gateway:resource:subscribe"}
+	_resource_permitted(input.resource.uri)
+}
+
+allow if {
+	input.action == "gateway:prompt:get"
+	_prompt_permitted(input.prompt.name)
+	count(argument_violations) == 0
+}
+
+allow if {
+	input.action in (_grantable_actions - {"gateway:method:other"})
+	server_admits
+	_action_granted(input.action)
+}
+
+# Unknown methods: only those the server lists, and only for a role granted them.
+allow if {
+	input.action == "gateway:method:other"
+	server_admits
+	_action_granted(input.action)
+	input.method in object.get(_server, "allowed_methods", [])
+}

@@ -1,0 +1,40 @@
+# syntax=docker/dockerfile:1.7
+# SARK sidecar image: Node 24 LTS, compiled JavaScript, the compiled policy
+# bundle for the embedded evaluator, production dependencies only, non-root.
+
+ARG NODE_VERSION=24.21.0
+
+FROM node:${NODE_VERSION}-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# The `node` devDependency pins Node 24 for npm scripts on hosts with an older
+# Node; the image already is Node 24, so its install script is skipped.
+RUN npm ci --no-audit --no-fund --ignore-scripts
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+FROM node:${NODE_VERSION}-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts && npm cache clean --force
+
+FROM node:${NODE_VERSION}-bookworm-slim
+LABEL org.opencontainers.image.title="sark" \
+      org.opencontainers.image.description="Inline authorization sidecar for MCP servers" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV NODE_ENV=production \
+    SARK_LISTEN=0.0.0.0:8080 \
+    SARK_ADMIN_LISTEN=0.0.0.0:9090
+WORKDIR /app
+COPY --from=deps --chown=root:root /app/node_modules ./node_modules
+COPY --from=build --chown=root:root /app/dist ./dist
+COPY --chown=root:root package.json ./
+COPY --chown=root:root bin ./bin
+COPY --chown=root:root opa/build ./opa/build
+USER node
+EXPOSE 8080 9090
+HEALTHCHECK --interval=10s --timeout=2s --start-period=5s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:9090/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["node", "bin/sark.js"]
+CMD ["serve"]

@@ -1,0 +1,129 @@
+/**
+ * Load-test building blocks: child processes that print their URL, an
+ * autocannon run that records every latency (autocannon's summary has no
+ * p95), and percentile maths.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import autocannon from 'autocannon';
+
+export interface Child {
+  readonly url: string;
+  readonly proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Spawns `node <script> …args` and resolves with the first line matching `pattern` on stdout. */
+export function spawnNode(
+  script: string,
+  args: string[],
+  pattern: RegExp,
+  env: NodeJS.ProcessEnv = {},
+): Promise<Child> {
+  const proc = spawn(process.execPath, [script, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  let out = '';
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => {
+    err = (err + d.toString()).slice(-4000);
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${script} did not start:\n${out}\n${err}`)), 30_000);
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = pattern.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({
+          url: m[1]!,
+          proc,
+          stop: () =>
+            new Promise<void>((r) => {
+              if (proc.exitCode !== null) return r();
+              proc.once('exit', () => r());
+              proc.kill('SIGTERM');
+              setTimeout(() => proc.kill('SIGKILL'), 3000).unref();
+            }),
+        });
+      }
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${script} exited with ${code}:\n${out}\n${err}`));
+    });
+  });
+}
+
+export interface RunOptions {
+  url: string;
+  body: string;
+  headers?: Record<string, string>;
+  connections: number;
+  durationS: number;
+  /** Fixed overall request rate (req/s); unset = as fast as possible. */
+  rate?: number;
+}
+
+export interface RunResult {
+  requests: number;
+  reqPerSec: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  latencyMs: { p50: number; p95: number; p99: number; max: number; mean: number };
+}
+
+export function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+export async function run(o: RunOptions): Promise<RunResult> {
+  let lat = new Float64Array(1 << 16);
+  let n = 0;
+  const instance = autocannon({
+    url: o.url,
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...o.headers },
+    body: o.body,
+    connections: o.connections,
+    duration: o.durationS,
+    ...(o.rate ? { overallRate: o.rate } : {}),
+  });
+  // The typings describe the promise form only; the instance is also an EventEmitter.
+  (instance as unknown as import('node:events').EventEmitter).on(
+    'response',
+    (_client: unknown, _status: number, _bytes: number, responseTime: number) => {
+      if (n === lat.length) {
+        const grown = new Float64Array(lat.length * 2);
+        grown.set(lat);
+        lat = grown;
+      }
+      lat[n++] = responseTime;
+    },
+  );
+  const result = await instance;
+  const sorted = lat.slice(0, n).sort();
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += sorted[i]!;
+  return {
+    requests: result.requests.total,
+    reqPerSec: Math.round(result.requests.total / o.durationS),
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    latencyMs: {
+      p50: round(percentile(sorted, 50)),
+      p95: round(percentile(sorted, 95)),
+      p99: round(percentile(sorted, 99)),
+      max: round(sorted[n - 1] ?? Number.NaN),
+      mean: round(sum / Math.max(n, 1)),
+    },
+  };
+}
+
+function round(v: number): number {
+  return Math.round(v * 100) / 100;
+}

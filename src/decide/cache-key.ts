@@ -1,0 +1,89 @@
+/**
+ * What a cached decision is keyed on, and how long it may live.
+ *
+ * The key is a digest of the policy revision and the parts of the input the
+ * policy is expected to decide on: the agent document, the server, the
+ * action/kind/method/era/protocol version and the target (tool, prompt,
+ * resource or task). The arguments join the key only when the decision's
+ * `cache.scope` says it depends on them. Request metadata (time, client
+ * address, session, client info) is never part of the key: a policy that
+ * decides on it must not mark its decision cacheable (docs/decision-cache.md).
+ */
+import { createHash } from 'node:crypto';
+import type { PolicyInput } from './input.ts';
+
+/**
+ * The decision's `cache.scope` (opa/policies/gateway/gateway_decision.rego):
+ * `target` — the decision depends on the input without request, session_id,
+ * client and arguments; `arguments` — on that plus the arguments; `none` —
+ * do not cache. An absent or unknown scope is treated as `arguments`.
+ */
+export type CacheScope = 'target' | 'arguments';
+
+export interface CacheDirective {
+  readonly ttlMs: number;
+  readonly scope: CacheScope;
+}
+
+export interface TtlCaps {
+  readonly maxTtlMs: number;
+  readonly maxDenyTtlMs: number;
+}
+
+/**
+ * The decision's `cache` object turned into a lifetime, capped by
+ * configuration; undefined when the decision must not be cached (no `cache`,
+ * a zero or invalid TTL, or a zero cap).
+ */
+export function cacheDirective(doc: Readonly<Record<string, unknown>>, caps: TtlCaps): CacheDirective | undefined {
+  const cache = doc.cache;
+  if (cache === null || typeof cache !== 'object' || Array.isArray(cache)) return undefined;
+  const { ttl_seconds: ttl, scope } = cache as { ttl_seconds?: unknown; scope?: unknown };
+  if (scope === 'none') return undefined;
+  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0) return undefined;
+  const cap = doc.allow === true ? caps.maxTtlMs : caps.maxDenyTtlMs;
+  const ttlMs = Math.min(Math.floor(ttl * 1000), cap);
+  if (ttlMs <= 0) return undefined;
+  // Conservative: only an explicit "target" leaves the arguments out of the key.
+  return { ttlMs, scope: scope === 'target' ? 'target' : 'arguments' };
+}
+
+function digest(text: string): string {
+  return createHash('sha256').update(text).digest('base64url');
+}
+
+/** The argument-independent key. */
+export function baseKey(revision: string, input: PolicyInput): string {
+  return digest(
+    JSON.stringify([
+      revision,
+      input.agent,
+      input.server.id,
+      input.action,
+      input.kind,
+      input.method,
+      input.era,
+      input.protocol_version,
+      input.tool?.name ?? null,
+      input.prompt?.name ?? null,
+      input.resource?.uri ?? null,
+      input.task?.id ?? null,
+    ]),
+  );
+}
+
+/** The key of an argument-scoped decision: the base key and the canonical arguments. */
+export function argumentsKey(base: string, input: PolicyInput): string {
+  return input.arguments === undefined ? `${base}.-` : `${base}.${digest(canonicalJson(input.arguments))}`;
+}
+
+/** JSON with object keys sorted at every level, so equal arguments give equal keys. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj)
+    .filter((k) => obj[k] !== undefined)
+    .sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
+}

@@ -1,0 +1,102 @@
+/**
+ * The decide stage as the sidecar composes it:
+ *
+ *   engine (OPA client or WASM) → breaker (OPA only) → decision cache → createDecide
+ *
+ * plus the rate limiter the pipeline applies after an allow, and the Redis
+ * link both share. Built once at start-up; bad options throw here.
+ */
+import type { SarkConfig } from '../config/schema.ts';
+import type { Logger } from '../observe/logger.ts';
+import type { SarkMetrics } from '../observe/metrics.ts';
+import { createPolicyBreaker } from './breaker.ts';
+import { createDecisionCache } from './cache.ts';
+import { createDecide, type Decide, type PolicyEngine } from './engine.ts';
+import { createRateLimit, type RateLimit } from './rate-limit.ts';
+import { createRedisLink } from './redis.ts';
+import { createPolicyRevision } from './revision.ts';
+
+export interface PolicyPath {
+  readonly decide: Decide;
+  readonly rateLimit: RateLimit;
+  /** Closes the breaker, cache, Redis link and the engine itself. */
+  close(): Promise<void>;
+}
+
+export async function createPolicyPath(
+  config: SarkConfig,
+  engine: PolicyEngine,
+  metrics: SarkMetrics,
+  logger: Logger,
+): Promise<PolicyPath> {
+  const m = metrics.decide;
+  const redis = createRedisLink(
+    {
+      mode: config.redisMode,
+      url: config.redisUrl,
+      nodes: config.redisNodes,
+      sentinelName: config.redisSentinelName,
+      keyPrefix: config.redisKeyPrefix,
+      budgetMs: config.redisBudgetMs,
+    },
+    m,
+    logger,
+  );
+  const guarded =
+    engine.name === 'opa'
+      ? createPolicyBreaker(
+          engine,
+          {
+            errorPercent: config.breakerErrorPercent,
+            volume: config.breakerVolume,
+            windowMs: config.breakerWindowMs,
+            resetMs: config.breakerResetMs,
+          },
+          m,
+          logger,
+        )
+      : engine;
+
+  let cached: PolicyEngine = guarded;
+  let closeRevision = () => {};
+  if (config.decisionCacheEntries > 0) {
+    let clear = () => {};
+    const revision = createPolicyRevision(
+      { opaUrl: config.opaUrl, pollMs: config.policyRevisionPollMs, timeoutMs: Math.max(config.opaTimeoutMs, 1_000) },
+      redis,
+      (source) => {
+        m.cacheInvalidations.labels(source).inc();
+        clear();
+      },
+      logger,
+    );
+    await revision.refresh();
+    const cache = createDecisionCache(
+      guarded,
+      {
+        maxEntries: config.decisionCacheEntries,
+        maxBytes: config.decisionCacheMaxBytes,
+        maxTtlMs: config.decisionCacheMaxTtlMs,
+        maxDenyTtlMs: config.decisionCacheMaxDenyTtlMs,
+        degradedMode: config.policyDegradedMode,
+        degradedMaxStaleMs: config.policyDegradedMaxStaleMs,
+      },
+      revision,
+      redis,
+      m,
+    );
+    clear = () => cache.clear();
+    closeRevision = () => revision.close();
+    cached = cache;
+  }
+
+  return {
+    decide: createDecide(cached, metrics),
+    rateLimit: createRateLimit(redis, m),
+    async close() {
+      closeRevision();
+      await cached.close();
+      await redis?.close();
+    },
+  };
+}

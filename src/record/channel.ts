@@ -1,0 +1,316 @@
+/**
+ * One delivery channel per remote sink: a bounded in-memory queue, a batcher
+ * (a batch leaves when `batchSize` events wait or every `flushIntervalMs`), and
+ * the sink's own spool. One loop per channel sends batches one at a time, so
+ * delivery order is queue order:
+ *
+ *   record → queue ─(sink up, spool empty)→ sink
+ *                  └(sink down/slow, or spool not empty)→ spool → replay → sink
+ *
+ * While the spool holds anything, new batches go behind it, so replay keeps
+ * the order events were decided in. A failed or timed-out batch is spilled
+ * and the sink is retried with exponential backoff (with jitter) by replaying
+ * the spool. Delivery is at-least-once: a batch whose acknowledgement was lost
+ * is sent again, and the sinks de-duplicate on request id.
+ *
+ * Back-pressure (docs/audit.md): nothing ever waits on the request path.
+ * Events are dropped only when the memory queue is full (`queue_full`: the
+ * loop could not even spill fast enough) or when the spool is at its size cap
+ * (`spool_full`: the batch being spilled is dropped, older evidence is kept).
+ * Every drop is counted in sark_audit_events_dropped_total and logged at
+ * error level, at most once per `dropLogIntervalMs` with the running count.
+ */
+import type { Logger } from '../observe/logger.ts';
+import type { AuditMetrics } from '../observe/metrics.ts';
+import type { AuditEvent } from './event.ts';
+import type { AuditSpool } from './spool.ts';
+
+export interface AuditSink {
+  /** Metric label and log name: clickhouse, splunk, datadog. */
+  readonly name: string;
+  /** Delivers the whole batch or throws; must honour `signal`. */
+  send(events: readonly AuditEvent[], signal: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ChannelOptions {
+  readonly sink: AuditSink;
+  readonly spool: AuditSpool<AuditEvent>;
+  readonly metrics: AuditMetrics;
+  readonly logger: Logger;
+  readonly batchSize: number;
+  readonly flushIntervalMs: number;
+  readonly maxQueueEvents: number;
+  readonly sendTimeoutMs: number;
+  readonly backoffMinMs?: number;
+  readonly backoffMaxMs?: number;
+  readonly dropLogIntervalMs?: number;
+}
+
+type DropReason = 'queue_full' | 'spool_full' | 'spool_error' | 'corrupt_line' | 'closed';
+
+export class AuditChannel {
+  readonly #o: ChannelOptions;
+  readonly #sink: AuditSink;
+  readonly #spool: AuditSpool<AuditEvent>;
+  readonly #m: {
+    queued: { inc(n?: number): void };
+    sent: { inc(n?: number): void };
+    spilled: { inc(n?: number): void };
+    replayed: { inc(n?: number): void };
+    errors: { inc(n?: number): void };
+    batch: { observe(v: number): void };
+    depth: { set(v: number): void };
+    spoolBytes: { set(v: number): void };
+  };
+  readonly #queue = new EventQueue();
+  #running: Promise<void> | undefined;
+  #flushDue = false;
+  #down = false;
+  #backoffMs: number;
+  #retry: NodeJS.Timeout | undefined;
+  readonly #timer: NodeJS.Timeout;
+  #closing = false;
+  #closed = false;
+  readonly #abort = new AbortController();
+  readonly #drops = new Map<DropReason, number>();
+  #dropLoggedAt = 0;
+
+  constructor(options: ChannelOptions) {
+    this.#o = options;
+    this.#sink = options.sink;
+    this.#spool = options.spool;
+    const sink = options.sink.name;
+    const m = options.metrics;
+    this.#m = {
+      queued: m.queued.labels(sink),
+      sent: m.sent.labels(sink),
+      spilled: m.spilled.labels(sink),
+      replayed: m.replayed.labels(sink),
+      errors: m.sinkErrors.labels(sink),
+      batch: m.batchSeconds.labels(sink),
+      depth: m.queueDepth.labels(sink),
+      spoolBytes: m.spoolBytes.labels(sink),
+    };
+    this.#m.spoolBytes.set(this.#spool.bytes);
+    this.#backoffMs = options.backoffMinMs ?? 250;
+    this.#timer = setInterval(() => {
+      this.#flushDue = true;
+      this.#kick();
+    }, options.flushIntervalMs);
+    this.#timer.unref();
+    // A backlog left by a previous run is replayed from the start.
+    if (this.#spool.pending) this.#kick();
+  }
+
+  get name(): string {
+    return this.#sink.name;
+  }
+
+  /** Enqueues one event. Synchronous, never throws, never waits. */
+  record(event: AuditEvent): void {
+    if (this.#closed) {
+      this.#drop('closed', 1);
+      return;
+    }
+    if (this.#queue.length >= this.#o.maxQueueEvents) {
+      this.#drop('queue_full', 1);
+      return;
+    }
+    this.#queue.push(event);
+    this.#m.queued.inc();
+    if (this.#queue.length >= this.#o.batchSize) this.#kick();
+  }
+
+  /** Resolves once the queue is empty and the spool fully replayed (tests and benchmarks). */
+  async drained(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.#queue.length === 0 && !this.#spool.pending && !this.#running) return true;
+      this.#flushDue = true;
+      this.#kick();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return false;
+  }
+
+  /**
+   * Flushes what is in memory to the sink, or to the spool when the sink is
+   * down or `graceMs` runs out (the in-flight batch is then aborted and
+   * spilled). The spool's backlog stays on disk for the next start.
+   */
+  async close(graceMs: number): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    clearInterval(this.#timer);
+    clearTimeout(this.#retry);
+    const timer = setTimeout(() => this.#abort.abort(new Error('audit close grace period over')), graceMs);
+    try {
+      await this.#running;
+      this.#flushDue = true;
+      this.#kick();
+      await this.#running;
+      if (this.#queue.length > 0) await this.#spillQueue();
+    } finally {
+      clearTimeout(timer);
+      this.#closed = true;
+      this.#m.depth.set(0);
+      await this.#spool
+        .close()
+        .catch((err) => this.#o.logger.error({ err, sink: this.name }, 'audit spool close failed'));
+      await this.#sink.close().catch(() => {});
+    }
+  }
+
+  #kick(): void {
+    if (this.#running) return;
+    this.#running = this.#run()
+      .catch((err) => this.#o.logger.error({ err, sink: this.name }, 'audit channel loop failed'))
+      .finally(() => {
+        this.#running = undefined;
+        this.#m.depth.set(this.#queue.length);
+        if (!this.#closing && !this.#down && this.#queue.length >= this.#o.batchSize) this.#kick();
+      });
+  }
+
+  async #run(): Promise<void> {
+    const batchSize = this.#o.batchSize;
+    while (true) {
+      const stopped = this.#abort.signal.aborted;
+      if (this.#down || stopped || (this.#closing && this.#spool.pending)) {
+        // Sink unusable (or backlog kept for the next start): memory goes to the spool.
+        if (this.#queue.length > 0) await this.#spillQueue();
+        return;
+      }
+      if (this.#spool.pending) {
+        if (this.#queue.length > 0) await this.#spillQueue();
+        await this.#replayOne();
+        continue;
+      }
+      if (this.#queue.length === 0) {
+        this.#flushDue = false;
+        return;
+      }
+      if (this.#queue.length < batchSize && !this.#flushDue && !this.#closing) return;
+      const events = this.#queue.take(batchSize);
+      this.#m.depth.set(this.#queue.length);
+      if (await this.#send(events)) {
+        this.#m.sent.inc(events.length);
+      } else {
+        await this.#spill(events);
+      }
+    }
+  }
+
+  async #replayOne(): Promise<void> {
+    let batch: Awaited<ReturnType<AuditSpool<AuditEvent>['read']>>;
+    try {
+      batch = await this.#spool.read(this.#o.batchSize);
+    } catch (err) {
+      this.#o.logger.error({ err, sink: this.name }, 'audit spool read failed');
+      this.#markDown();
+      return;
+    }
+    if (!batch) return;
+    if (batch.corrupt > 0) this.#drop('corrupt_line', batch.corrupt);
+    if (batch.items.length > 0 && !(await this.#send(batch.items))) return;
+    await this.#spool.ack(batch);
+    this.#m.sent.inc(batch.items.length);
+    this.#m.replayed.inc(batch.items.length);
+    this.#m.spoolBytes.set(this.#spool.bytes);
+  }
+
+  async #send(events: readonly AuditEvent[]): Promise<boolean> {
+    const started = performance.now();
+    try {
+      await this.#sink.send(events, AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#o.sendTimeoutMs)]));
+      this.#m.batch.observe((performance.now() - started) / 1000);
+      this.#backoffMs = this.#o.backoffMinMs ?? 250;
+      return true;
+    } catch (err) {
+      this.#m.errors.inc();
+      if (!this.#down && !this.#abort.signal.aborted) {
+        this.#o.logger.warn(
+          { err, sink: this.name, events: events.length },
+          'audit sink failed; spooling and retrying',
+        );
+      }
+      this.#markDown();
+      return false;
+    }
+  }
+
+  /** Moves the whole memory queue to the spool, one batch per append. */
+  async #spillQueue(): Promise<void> {
+    while (this.#queue.length > 0) await this.#spill(this.#queue.take(this.#o.batchSize));
+  }
+
+  async #spill(events: AuditEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    this.#m.depth.set(this.#queue.length);
+    try {
+      if (await this.#spool.append(events)) {
+        this.#m.spilled.inc(events.length);
+        this.#m.spoolBytes.set(this.#spool.bytes);
+      } else {
+        this.#drop('spool_full', events.length);
+      }
+    } catch (err) {
+      this.#o.logger.error({ err, sink: this.name }, 'audit spool write failed');
+      this.#drop('spool_error', events.length);
+    }
+  }
+
+  #markDown(): void {
+    this.#down = true;
+    if (this.#closing || this.#retry) return;
+    const wait = this.#backoffMs * (0.5 + Math.random() / 2);
+    this.#backoffMs = Math.min(this.#backoffMs * 2, this.#o.backoffMaxMs ?? 30_000);
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      this.#down = false;
+      this.#kick();
+    }, wait);
+    this.#retry.unref();
+  }
+
+  #drop(reason: DropReason, n: number): void {
+    this.#o.metrics.dropped.labels(this.name, reason).inc(n);
+    this.#drops.set(reason, (this.#drops.get(reason) ?? 0) + n);
+    const now = Date.now();
+    if (now - this.#dropLoggedAt >= (this.#o.dropLogIntervalMs ?? 10_000)) {
+      this.#dropLoggedAt = now;
+      this.#o.logger.error(
+        { sink: this.name, dropped: Object.fromEntries(this.#drops) },
+        'audit events dropped (counts since start); see sark_audit_events_dropped_total',
+      );
+    }
+  }
+}
+
+/** FIFO with O(1) amortised take from the front (Array#splice(0, n) is O(length)). */
+class EventQueue {
+  #items: AuditEvent[] = [];
+  #head = 0;
+
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(e: AuditEvent): void {
+    this.#items.push(e);
+  }
+
+  take(n: number): AuditEvent[] {
+    const out = this.#items.slice(this.#head, this.#head + n);
+    this.#head += out.length;
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    } else if (this.#head >= 4096 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return out;
+  }
+}

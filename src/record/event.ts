@@ -1,0 +1,119 @@
+/**
+ * The audit event: one per policy decision, versioned (`schema_version`), flat
+ * and snake_case so that the same object is a ClickHouse JSONEachRow row, a
+ * Splunk HEC `event` and a Datadog log. Field meanings: docs/audit.md.
+ *
+ * Arguments are never recorded raw: every event carries a digest of their
+ * canonical JSON, and only a decision whose `audit` level is "arguments" adds
+ * a redacted copy.
+ */
+import { createHash } from 'node:crypto';
+
+export const AUDIT_SCHEMA_VERSION = 2;
+
+export type AuditDecision = 'allow' | 'deny';
+
+export interface AuditEvent {
+  readonly schema_version: number;
+  /** Decision time, unix ms. */
+  readonly ts_ms: number;
+  readonly request_id: string;
+  readonly session_id: string | null;
+  readonly agent_id: string;
+  readonly agent_type: string;
+  readonly tenant: string | null;
+  readonly server_id: string;
+  readonly method: string | null;
+  readonly action: string;
+  readonly tool: string | null;
+  readonly era: string | null;
+  readonly decision: AuditDecision;
+  readonly reasons: readonly string[];
+  readonly policy_revision: string | null;
+  readonly cache_hit: boolean;
+  /** Receipt of the request to the end of SARK's answer, in ms. */
+  readonly total_ms: number;
+  readonly policy_ms: number;
+  /** Until the MCP server answered with headers; null when not forwarded. */
+  readonly upstream_ms: number | null;
+  readonly upstream_status: number | null;
+  readonly client_address: string | null;
+  /** W3C trace-context trace-id of the request's `traceparent`, if valid. */
+  readonly trace_id: string | null;
+  /** sha256 (hex) of the canonical JSON of the arguments; null when there are none. */
+  readonly args_digest: string | null;
+  /** Redacted arguments as JSON text, only at audit level "arguments". */
+  readonly args_redacted: string | null;
+}
+
+/** What the policy asked the audit to keep (decision document field `audit`). */
+export type AuditLevel = 'metadata' | 'arguments';
+
+export function auditLevelOf(document: Readonly<Record<string, unknown>> | undefined): AuditLevel {
+  // Decision contract (opa/schemas/decision.schema.json): audit.level is none | basic | full.
+  // Every decision is recorded whatever the level; only "full" adds the redacted arguments.
+  const audit = document?.audit as { level?: unknown } | undefined;
+  return audit !== null && typeof audit === 'object' && audit.level === 'full' ? 'arguments' : 'metadata';
+}
+
+// W3C Trace Context §3.2: version "00", 32 hex trace-id (not all zero), 16 hex parent-id, 2 hex flags.
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}(-|$)/;
+
+export function traceIdOf(traceparent: string | undefined): string | null {
+  if (traceparent === undefined) return null;
+  const m = TRACEPARENT.exec(traceparent.trim());
+  if (!m || traceparent.startsWith('ff') || /^0+$/.test(m[1]!)) return null;
+  return m[1]!;
+}
+
+/**
+ * Canonical JSON: object keys sorted by UTF-16 code units, no whitespace (the
+ * ordering rule of RFC 8785 §3.2.3), so equal arguments give equal digests
+ * whatever order the client sent them in.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj)
+    .filter((k) => obj[k] !== undefined)
+    .sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
+}
+
+export function argumentsDigest(args: unknown): string | null {
+  if (args === undefined) return null;
+  return createHash('sha256').update(canonicalJson(args)).digest('hex');
+}
+
+export const REDACTED = '[redacted]';
+/** Keys whose values are credentials, compared without case, '-' or '_'. */
+const SECRET_KEY =
+  /pass(word|wd|phrase)?$|secret|token|apikey|authorization|credential|privatekey|cookie|^auth$|signature/;
+/** Values that are credentials whatever their key: bearer/basic headers, JWTs, PEM keys. */
+const SECRET_VALUE =
+  /^(bearer|basic|splunk)\s+\S|^ey[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\.|-----BEGIN [A-Z ]*PRIVATE KEY-----/i;
+const MAX_REDACTED_CHARS = 8192;
+const MAX_DEPTH = 32;
+
+/** A copy of `value` with credential-looking keys and values replaced, recursively. */
+export function redact(value: unknown, depth = 0): unknown {
+  if (depth > MAX_DEPTH) return REDACTED;
+  if (typeof value === 'string') return SECRET_VALUE.test(value) ? REDACTED : value;
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    out[k] = SECRET_KEY.test(k.toLowerCase().replace(/[-_]/g, '')) ? REDACTED : redact(v, depth + 1);
+  }
+  return out;
+}
+
+/** Redacted arguments as JSON text, cut to a bounded size (the digest still covers the whole). */
+export function redactedArguments(args: unknown): string | null {
+  if (args === undefined) return null;
+  const text = JSON.stringify(redact(args));
+  return text.length <= MAX_REDACTED_CHARS
+    ? text
+    : JSON.stringify({ truncated: true, prefix: text.slice(0, MAX_REDACTED_CHARS) });
+}

@@ -1,0 +1,56 @@
+/** Synthetic audit events and a quiet logger for the audit pipeline tests and benchmark. */
+import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { createLogger, type Logger } from '../../src/observe/logger.ts';
+import { AUDIT_SCHEMA_VERSION, type AuditEvent } from '../../src/record/event.ts';
+
+export function auditEvent(overrides: Partial<AuditEvent> = {}): AuditEvent {
+  return {
+    schema_version: AUDIT_SCHEMA_VERSION,
+    ts_ms: Date.now(),
+    request_id: randomUUID(),
+    session_id: null,
+    agent_id: 'agent-1',
+    agent_type: 'agent',
+    tenant: 'acme',
+    server_id: 'demo',
+    method: 'tools/call',
+    action: 'gateway:tool:invoke',
+    tool: 'echo',
+    era: '2025-session',
+    decision: 'allow',
+    reasons: [],
+    policy_revision: null,
+    cache_hit: false,
+    total_ms: 1.25,
+    policy_ms: 0.125,
+    upstream_ms: 0.75,
+    upstream_status: 200,
+    client_address: '127.0.0.1',
+    trace_id: null,
+    args_digest: null,
+    args_redacted: null,
+    ...overrides,
+  };
+}
+
+/** A logger that keeps what it logs (for asserting that drops are never silent). */
+export function memoryLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      for (const line of String(chunk).split('\n')) if (line) lines.push(JSON.parse(line));
+      cb();
+    },
+  });
+  return { logger: createLogger('debug', sink), lines };
+}
+
+export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`${what}: not within ${timeoutMs} ms`);
+}

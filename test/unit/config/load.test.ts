@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig, splitAddress } from '../../../src/config/load.ts';
+import { fields } from '../../../src/config/schema.ts';
+import { ConfigError } from '../../../src/errors.ts';
+
+describe('loadConfig', () => {
+  it('has a default for every required knob', () => {
+    const c = loadConfig({ env: {} });
+    expect(c.listen).toBe('127.0.0.1:8080');
+    expect(c.opaTimeoutMs).toBe(25);
+    expect(c.maxBodyBytes).toBe(1024 * 1024);
+    expect(c.opaUrl).toBeUndefined();
+    expect(c.upstreamUrl).toBeUndefined();
+  });
+
+  it('flag beats environment beats default', () => {
+    const env = { SARK_OPA_TIMEOUT_MS: '40', SARK_SERVER_ID: 'fs' };
+    const c = loadConfig({ argv: ['--opa-timeout-ms', '60'], env });
+    expect(c.opaTimeoutMs).toBe(60);
+    expect(c.serverId).toBe('fs');
+  });
+
+  it('every field has a SARK_ variable, a flag and a doc line', () => {
+    for (const f of fields) {
+      expect(f.env).toMatch(/^SARK_[A-Z0-9_]+$/);
+      expect(f.flag).toMatch(/^[a-z0-9-]+$/);
+      expect(f.doc.length).toBeGreaterThan(10);
+    }
+    expect(new Set(fields.map((f) => f.env)).size).toBe(fields.length);
+  });
+
+  it('names the field, its source and the expected form', () => {
+    expect(() => loadConfig({ env: { SARK_MAX_BODY_BYTES: '-1' } })).toThrow(
+      /maxBodyBytes \(SARK_MAX_BODY_BYTES\) = "-1": expected an integer >= 64/,
+    );
+    expect(() => loadConfig({ argv: ['--opa-url', 'not a url'] })).toThrow(ConfigError);
+    expect(() => loadConfig({ argv: ['--opa-decision-path', '/v1/data/x'] })).toThrow(/opaDecisionPath/);
+    expect(() => loadConfig({ argv: ['--allow-anonymous', 'maybe'] })).toThrow(/allowAnonymous/);
+  });
+
+  it('splits addresses', () => {
+    expect(splitAddress('127.0.0.1:80')).toEqual({ host: '127.0.0.1', port: 80 });
+    expect(splitAddress('[::1]:8080')).toEqual({ host: '::1', port: 8080 });
+  });
+});

@@ -1,0 +1,153 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createAuditMetrics } from '../../../src/observe/metrics.ts';
+import { AuditChannel, type AuditSink } from '../../../src/record/channel.ts';
+import type { AuditEvent } from '../../../src/record/event.ts';
+import { AuditSpool } from '../../../src/record/spool.ts';
+import { auditEvent, memoryLogger, until } from '../../support/audit-events.ts';
+
+/** A sink that can be down (throws) or hang (never answers until aborted). */
+class FakeSink implements AuditSink {
+  readonly name = 'fake';
+  readonly batches: string[][] = [];
+  mode: 'up' | 'down' | 'hang' = 'up';
+  async send(events: readonly AuditEvent[], signal: AbortSignal): Promise<void> {
+    if (this.mode === 'down') throw new Error('connection refused');
+    if (this.mode === 'hang') {
+      await new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+    }
+    this.batches.push(events.map((e) => e.request_id));
+  }
+  get delivered(): string[] {
+    return this.batches.flat();
+  }
+  async close() {}
+}
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function channel(
+  sink: FakeSink,
+  opts: { maxBytes?: number; batchSize?: number; maxQueueEvents?: number; dir?: string } = {},
+) {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'sark-channel-'));
+  if (!opts.dir) dirs.push(dir);
+  const registry = new Registry();
+  const metrics = createAuditMetrics(registry);
+  const log = memoryLogger();
+  const spool = await AuditSpool.open<AuditEvent>({ dir, maxBytes: opts.maxBytes ?? 1 << 24, fsync: 'never' });
+  const ch = new AuditChannel({
+    sink,
+    spool,
+    metrics,
+    logger: log.logger,
+    batchSize: opts.batchSize ?? 10,
+    flushIntervalMs: 20,
+    maxQueueEvents: opts.maxQueueEvents ?? 10_000,
+    sendTimeoutMs: 200,
+    backoffMinMs: 10,
+    backoffMaxMs: 50,
+    dropLogIntervalMs: 0,
+  });
+  const value = async (name: string, labels: Record<string, string> = { sink: 'fake' }) => {
+    const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name);
+    return (
+      (m?.values as { value: number; labels: Record<string, string> }[] | undefined)
+        ?.filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))
+        .reduce((n, v) => n + v.value, 0) ?? 0
+    );
+  };
+  return { ch, dir, value, log };
+}
+
+describe('audit channel', () => {
+  it('sends full batches by size and the rest by time', async () => {
+    const sink = new FakeSink();
+    const { ch, value } = await channel(sink);
+    const ids = Array.from({ length: 25 }, () => auditEvent()).map((e) => {
+      ch.record(e);
+      return e.request_id;
+    });
+    await until('all delivered', () => sink.delivered.length === 25);
+    expect(sink.delivered).toEqual(ids);
+    expect(sink.batches[0]).toHaveLength(10);
+    expect(await value('sark_audit_events_sent_total')).toBe(25);
+    await ch.close(1000);
+  });
+
+  it('spills while the sink is down and replays everything, in order, once it is back', async () => {
+    const sink = new FakeSink();
+    const { ch, value } = await channel(sink);
+    const ids: string[] = [];
+    const send = (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const e = auditEvent();
+        ids.push(e.request_id);
+        ch.record(e);
+      }
+    };
+    send(15);
+    await until('first batches', () => sink.delivered.length === 15);
+    sink.mode = 'down';
+    send(40);
+    await until('spilled', async () => (await value('sark_audit_events_spilled_total')) === 40);
+    sink.mode = 'up';
+    send(5);
+    await until('replayed', () => sink.delivered.length === 60);
+    expect(sink.delivered).toEqual(ids);
+    expect(await value('sark_audit_events_replayed_total')).toBe(45);
+    expect(await value('sark_audit_sink_errors_total')).toBeGreaterThan(0);
+    expect(await ch.drained(1000)).toBe(true);
+    await ch.close(1000);
+  });
+
+  it('drops what the full spool cannot take, counts it and logs it', async () => {
+    const sink = new FakeSink();
+    sink.mode = 'down';
+    const { ch, value, log } = await channel(sink, { maxBytes: 4096 });
+    for (let i = 0; i < 100; i++) ch.record(auditEvent());
+    await until(
+      'dropped',
+      async () => (await value('sark_audit_events_dropped_total', { sink: 'fake', reason: 'spool_full' })) > 0,
+    );
+    await ch.close(100);
+    const spilled = await value('sark_audit_events_spilled_total');
+    const dropped = await value('sark_audit_events_dropped_total', { sink: 'fake', reason: 'spool_full' });
+    expect(spilled + dropped).toBe(100);
+    expect(log.lines.some((l) => l.level === 50 && String(l.msg).includes('dropped'))).toBe(true);
+  });
+
+  it('drops past the memory bound instead of growing, and never throws into the caller', async () => {
+    const sink = new FakeSink();
+    sink.mode = 'hang';
+    const { ch, value } = await channel(sink, { maxQueueEvents: 100, batchSize: 1000 });
+    for (let i = 0; i < 150; i++) expect(() => ch.record(auditEvent())).not.toThrow();
+    expect(await value('sark_audit_events_dropped_total', { sink: 'fake', reason: 'queue_full' })).toBe(50);
+    await ch.close(100);
+  });
+
+  it('on close, a hanging sink is abandoned at the grace period and the queue is spilled for the next start', async () => {
+    const sink = new FakeSink();
+    sink.mode = 'hang';
+    const { ch, dir } = await channel(sink, { batchSize: 5 });
+    const ids = Array.from({ length: 23 }, () => auditEvent()).map((e) => {
+      ch.record(e);
+      return e.request_id;
+    });
+    const started = Date.now();
+    await ch.close(150);
+    expect(Date.now() - started).toBeLessThan(2000);
+
+    const next = new FakeSink();
+    const { ch: again } = await channel(next, { dir, batchSize: 5 });
+    await until('replayed after restart', () => next.delivered.length === 23);
+    expect(next.delivered).toEqual(ids);
+    await again.close(1000);
+  });
+});
