@@ -6,8 +6,9 @@
  * the label on deny and error metrics, as in the OPA-Envoy plugin.
  *
  * JSON-RPC codes: -32700/-32600/-32601/-32602/-32603 are the JSON-RPC 2.0
- * standard codes; -32020 is the code MCP 2026-07-28 servers use for
- * header/body disagreement; -32001..-32012 are SARK's own, in the
+ * standard codes; -32020 (header/body disagreement) and -32022 (unsupported
+ * protocol version, with `data.supported`, which v2 clients use to fall back)
+ * are the codes MCP 2026-07-28 servers use; -32001..-32012 are SARK's own, in the
  * implementation-defined server-error range (-32000..-32099).
  */
 
@@ -65,7 +66,7 @@ export const ErrorKinds = Object.freeze({
     'SARK_UNSUPPORTED_PROTOCOL_VERSION',
     'unsupported_protocol_version',
     400,
-    -32602,
+    -32022,
     'Unsupported protocol version',
   ),
   SARK_HEADER_MISMATCH: kind(

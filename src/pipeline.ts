@@ -26,10 +26,17 @@ import { applyArgumentObligation, obligationsOf } from './decide/obligations.ts'
 import type { RateLimit } from './decide/rate-limit.ts';
 import { SarkError } from './errors.ts';
 import { type ResponsePlan, type ResultRewrite, rewriteFor } from './forward/result-filter.ts';
-import type { ForwardResult, Upstream, UpstreamRequest } from './forward/upstream.ts';
+import type { ForwardResult, ResponseShape, Upstream, UpstreamRequest } from './forward/upstream.ts';
 import type { Identity, IdentityResolver } from './identity/resolve.ts';
 import { decodeBody, readBody } from './listen/body.ts';
-import { classify, type HeaderLookup, type McpMessage, PROTOCOL_VERSIONS_2026 } from './mcp/classify.ts';
+import {
+  classify,
+  encodeParamHeader,
+  type HeaderLookup,
+  type McpMessage,
+  PROTOCOL_VERSIONS_2026,
+  paramHeaderValue,
+} from './mcp/classify.ts';
 import { errorResponse, type JsonRpcId, type JsonRpcMessage, parseBody } from './mcp/jsonrpc.ts';
 import type { JsonLimits } from './mcp/strict-json.ts';
 import type { Logger } from './observe/logger.ts';
@@ -88,7 +95,11 @@ interface Verdict {
   /** The message to forward: the authorized one with its argument obligations applied. */
   readonly forward: JsonRpcMessage | undefined;
   readonly rewrite: ResultRewrite | undefined;
+  /** For a subscription stream: drops notifications the caller may not see. */
+  readonly dropNotification?: DropNotification | undefined;
 }
+
+type DropNotification = NonNullable<ResponseShape['dropNotification']>;
 
 export class Pipeline {
   readonly #deps: PipelineDeps;
@@ -176,8 +187,14 @@ export class Pipeline {
     this.#deps.metrics.requests.labels(label, 'allow').inc();
     const upstream = await this.#forward(req, res, msg.id, {
       body: JSON.stringify(v.forward),
-      headers: upstreamHeaders(msg),
-      shape: v.rewrite ? { plan: new Map([[msg.id as JsonRpcId, v.rewrite]]) } : undefined,
+      headers: upstreamHeaders(msg, v.forward!),
+      shape:
+        v.rewrite || v.dropNotification
+          ? {
+              plan: v.rewrite ? new Map([[msg.id as JsonRpcId, v.rewrite]]) : undefined,
+              dropNotification: v.dropNotification,
+            }
+          : undefined,
     });
     // Recorded once the answer is complete, so the event carries the upstream status and latencies.
     this.#deps.recorder.record(auditEvent(this.#serverId, { ...v.facts, upstream }));
@@ -271,6 +288,7 @@ export class Pipeline {
       protocolVersion: headers['mcp-protocol-version']?.[0],
       name: undefined,
       arguments: undefined,
+      paramHeaders: [],
       clientInfo: undefined,
       clientCapabilities: undefined,
       message: { jsonrpc: '2.0', method: '' },
@@ -323,6 +341,21 @@ export class Pipeline {
           rewrite: undefined,
         };
       }
+      let dropNotification: DropNotification | undefined;
+      if (msg.method === 'subscriptions/listen') {
+        const covered = await this.#authorizeSubscription(req, path, msg, identity);
+        if (covered instanceof SarkError) {
+          return {
+            facts: { ...facts, refused: covered },
+            refusal: covered,
+            retryAfterSeconds: undefined,
+            forward: undefined,
+            rewrite: undefined,
+          };
+        }
+        dropNotification = (n) =>
+          n.method === 'notifications/resources/updated' && !covered.has(String(n.params?.uri ?? ''));
+      }
       let forward = msg.message;
       if (obligations.arguments && 'method' in forward && forward.params) {
         forward = {
@@ -336,6 +369,7 @@ export class Pipeline {
         retryAfterSeconds: undefined,
         forward,
         rewrite: rewriteFor(msg, obligations),
+        dropNotification,
       };
     } catch (err) {
       const refusal =
@@ -349,6 +383,46 @@ export class Pipeline {
         rewrite: undefined,
       };
     }
+  }
+
+  /**
+   * MCP 2026-07-28 `subscriptions/listen`: every resource the subscription
+   * covers is authorized like a read; one the agent may not read refuses the
+   * subscription. Resolves with the covered URIs, whose updates may pass.
+   */
+  async #authorizeSubscription(
+    req: IncomingMessage,
+    path: string,
+    msg: McpMessage,
+    identity: Identity,
+  ): Promise<Set<string> | SarkError> {
+    const params = 'params' in msg.message ? msg.message.params : undefined;
+    const uris = (params?.notifications as { resourceSubscriptions?: unknown } | undefined)?.resourceSubscriptions;
+    const covered = new Set<string>();
+    if (!Array.isArray(uris)) return covered;
+    for (const uri of uris) {
+      if (typeof uri !== 'string') {
+        return new SarkError('SARK_INVALID_REQUEST', { publicDetail: 'resource URIs must be strings' });
+      }
+      const read: McpMessage = {
+        ...msg,
+        method: 'resources/read',
+        action: 'gateway:resource:read',
+        name: uri,
+        arguments: undefined,
+      };
+      const d = await this.#deps.decide(buildInput(this.#serverId, read, identity, requestMeta(req, path)));
+      if (!d.allow) {
+        return (
+          d.failure ??
+          new SarkError('SARK_POLICY_DENIED', {
+            publicDetail: `the subscription covers a resource the agent may not read: ${denyText(d.reasons) ?? 'denied'}`,
+          })
+        );
+      }
+      covered.add(uri);
+    }
+    return covered;
   }
 
   async #forward(
@@ -441,13 +515,20 @@ function requestMeta(req: IncomingMessage, path: string): RequestMeta {
  * routing headers are removed, so nothing behind SARK can route on a value the
  * policy did not see.
  */
-function upstreamHeaders(msg: McpMessage): Record<string, string | null> {
+function upstreamHeaders(msg: McpMessage, forwarded: JsonRpcMessage): Record<string, string | null> {
   if (msg.era !== '2026' || msg.kind === 'response') return { 'mcp-method': null, 'mcp-name': null };
-  return {
+  const headers: Record<string, string | null> = {
     'mcp-method': msg.method ?? null,
     'mcp-name': msg.name ?? null,
     'mcp-protocol-version': msg.protocolVersion ?? null,
   };
+  // Mcp-Param-* (SEP-2243): re-derived from the arguments as forwarded, after obligations.
+  const args = ('params' in forwarded ? forwarded.params?.arguments : undefined) as Record<string, unknown> | undefined;
+  for (const key of msg.paramHeaders) {
+    const value = paramHeaderValue(args?.[key]);
+    if (value !== undefined) headers[`mcp-param-${key.toLowerCase()}`] = encodeParamHeader(value);
+  }
+  return headers;
 }
 
 function isModernEnvelope(m: JsonRpcMessage): boolean {

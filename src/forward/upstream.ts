@@ -56,6 +56,8 @@ export interface ResponseShape {
    * merged into a JSON batch answer, or sent as the first events of a stream.
    */
   readonly injected?: readonly unknown[] | undefined;
+  /** Server notifications the caller may not see (e.g. updates of resources it may not read). */
+  readonly dropNotification?: ((message: { method: string; params?: Record<string, unknown> }) => boolean) | undefined;
 }
 
 export interface ForwardResult {
@@ -96,7 +98,8 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     const headers: Record<string, string | string[]> = {};
     const raw = req.headersDistinct;
     for (const name in raw) {
-      if (!DROP_REQUEST_HEADERS.has(name)) headers[name] = raw[name]!;
+      // Mcp-Param-* headers are only ever the ones SARK derives from the authorized body.
+      if (!DROP_REQUEST_HEADERS.has(name) && !name.startsWith('mcp-param-')) headers[name] = raw[name]!;
     }
     // Bodies must reach the policy decoded; asking for identity keeps response
     // filtering possible too. Loopback gains nothing from compression.
@@ -153,7 +156,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       res.writeHead(upstreamRes.statusCode, out);
       res.flushHeaders();
       for (const m of shape?.injected ?? []) res.write(`event: message\ndata: ${JSON.stringify(m)}\n\n`);
-      await (shape?.plan?.size ? relayRewriting(stream, res, shape.plan) : relay(stream, res));
+      await (shape?.plan?.size || shape?.dropNotification ? relayRewriting(stream, res, shape) : relay(stream, res));
     } else {
       // Single JSON responses (and empty 202s) are small: one write with the
       // headers, and no per-response stream machinery.
@@ -239,7 +242,7 @@ function mergeBatchAnswer(upstream: Buffer, injected: readonly unknown[]): strin
  * carrying a response the plan rewrites. Other events keep their exact bytes,
  * and every event is written as soon as it is complete.
  */
-function relayRewriting(body: Readable, res: ServerResponse, plan: ResponsePlan): Promise<void> {
+function relayRewriting(body: Readable, res: ServerResponse, shape: ResponseShape): Promise<void> {
   const splitter = new SseSplitter();
   return new Promise((resolve) => {
     let done = false;
@@ -252,7 +255,10 @@ function relayRewriting(body: Readable, res: ServerResponse, plan: ResponsePlan)
     };
     const onData = (chunk: Buffer) => {
       let ok = true;
-      for (const raw of splitter.push(chunk)) ok = res.write(rewriteEvent(raw, plan)) && ok;
+      for (const raw of splitter.push(chunk)) {
+        const out = rewriteEvent(raw, shape);
+        if (out.length > 0) ok = res.write(out) && ok;
+      }
       if (!ok) body.pause();
     };
     const onDrain = () => body.resume();
@@ -273,7 +279,7 @@ function relayRewriting(body: Readable, res: ServerResponse, plan: ResponsePlan)
   });
 }
 
-function rewriteEvent(raw: string, plan: ResponsePlan): string {
+function rewriteEvent(raw: string, shape: ResponseShape): string {
   const event = parseSseEvent(raw);
   if (event.data === undefined || event.data.length === 0) return raw;
   let message: unknown;
@@ -282,6 +288,9 @@ function rewriteEvent(raw: string, plan: ResponsePlan): string {
   } catch {
     return raw;
   }
-  const rewritten = rewriteMessage(plan, message);
+  const m = message as { method?: unknown; id?: unknown; params?: Record<string, unknown> };
+  if (typeof m?.method === 'string' && m.id === undefined && shape.dropNotification?.(m as { method: string }))
+    return '';
+  const rewritten = shape.plan ? rewriteMessage(shape.plan, message) : undefined;
   return rewritten === undefined ? raw : serializeSseEvent({ ...event, data: JSON.stringify(rewritten) });
 }

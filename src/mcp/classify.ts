@@ -12,18 +12,19 @@
  *   without mcp-session-id (v2 servers answer session-less 2025 calls too).
  */
 import { SarkError } from '../errors.ts';
-import type { JsonRpcId, JsonRpcMessage } from './jsonrpc.ts';
+import type { JsonRpcId, JsonRpcMessage, JsonRpcRequest } from './jsonrpc.ts';
 
 export const PROTOCOL_VERSIONS_2025 = ['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25'] as const;
 export const PROTOCOL_VERSIONS_2026 = ['2026-07-28'] as const;
 const KNOWN_VERSIONS = new Set<string>([...PROTOCOL_VERSIONS_2025, ...PROTOCOL_VERSIONS_2026]);
 const MODERN_VERSIONS = new Set<string>(PROTOCOL_VERSIONS_2026);
+const LATEST_2025 = PROTOCOL_VERSIONS_2025[PROTOCOL_VERSIONS_2025.length - 1]!;
 
 export const META_PROTOCOL_VERSION = 'io.modelcontextprotocol/protocolVersion';
 export const META_CLIENT_INFO = 'io.modelcontextprotocol/clientInfo';
 export const META_CLIENT_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilities';
 
-export type Era = '2026' | '2025-session' | '2025-stateless';
+export type Era = '2026' | '2025-session' | '2025-stateless' | 'legacy-sse';
 export type MessageKind = 'request' | 'notification' | 'response';
 
 export interface McpMessage {
@@ -38,6 +39,8 @@ export interface McpMessage {
   /** Tool or prompt name, resource URI or task id the message targets. */
   readonly name: string | undefined;
   readonly arguments: Record<string, unknown> | undefined;
+  /** Top-level argument names whose Mcp-Param-* headers the client sent and SARK verified (2026-07-28). */
+  readonly paramHeaders: readonly string[];
   /** Unverified, client-supplied claims (2026 `_meta` or 2025 initialize params). */
   readonly clientInfo: unknown;
   readonly clientCapabilities: unknown;
@@ -102,9 +105,15 @@ function single(headers: HeaderLookup, name: string): string | undefined {
 /**
  * Classifies one message. Throws SARK_HEADER_MISMATCH when headers and body
  * disagree and SARK_UNSUPPORTED_PROTOCOL_VERSION for a version SARK does not
- * implement: an unknown version is never forwarded unexamined.
+ * implement: an unknown version is never forwarded unexamined. `transport`
+ * is "legacy-sse" for messages POSTed on the 2024-11-05 HTTP+SSE transport.
  */
-export function classify(message: JsonRpcMessage, headers: HeaderLookup): McpMessage {
+export function classify(
+  original: JsonRpcMessage,
+  headers: HeaderLookup,
+  transport: 'streamable-http' | 'legacy-sse' = 'streamable-http',
+): McpMessage {
+  let message = original;
   const kind: MessageKind = 'method' in message ? ('id' in message ? 'request' : 'notification') : 'response';
   const method = 'method' in message ? message.method : undefined;
   const params = 'params' in message && message.params ? message.params : undefined;
@@ -113,16 +122,20 @@ export function classify(message: JsonRpcMessage, headers: HeaderLookup): McpMes
 
   const headerVersion = single(headers, 'mcp-protocol-version');
   const metaVersion = meta?.[META_PROTOCOL_VERSION];
-  const initVersion =
+  for (const v of [headerVersion, metaVersion]) {
+    if (v !== undefined && (typeof v !== 'string' || !KNOWN_VERSIONS.has(v))) throw unsupported(v);
+  }
+  let initVersion =
     method === 'initialize' && typeof params?.protocolVersion === 'string' ? params.protocolVersion : undefined;
-
-  for (const v of [headerVersion, metaVersion, initVersion]) {
-    if (v !== undefined && (typeof v !== 'string' || !KNOWN_VERSIONS.has(v))) {
-      throw new SarkError('SARK_UNSUPPORTED_PROTOCOL_VERSION', {
-        publicDetail: `${JSON.stringify(v)} is not a supported MCP protocol version (supported: ${[...KNOWN_VERSIONS].join(', ')})`,
-        data: { supported: [...KNOWN_VERSIONS], requested: v },
-      });
-    }
+  if (initVersion !== undefined && !KNOWN_VERSIONS.has(initVersion)) {
+    // MCP 2025 lifecycle: initialize is a negotiation, and a server that does
+    // not support the offered version answers with one it does. A later offer
+    // is rewritten to SARK's newest 2025 version, so that the server
+    // negotiates within what SARK enforces; a string that is not a version is
+    // refused.
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(initVersion) || initVersion < LATEST_2025) throw unsupported(initVersion);
+    initVersion = LATEST_2025;
+    message = { ...(original as JsonRpcRequest), params: { ...params, protocolVersion: LATEST_2025 } };
   }
 
   const modern =
@@ -132,29 +145,31 @@ export function classify(message: JsonRpcMessage, headers: HeaderLookup): McpMes
   let protocolVersion: string | undefined;
   let clientInfo: unknown;
   let clientCapabilities: unknown;
+  let paramHeaders: readonly string[] = [];
   const name = method && NAME_FIELD[method] ? stringField(params, NAME_FIELD[method]!) : undefined;
+  const args = method === 'tools/call' || method === 'prompts/get' ? objectField(params, 'arguments') : undefined;
 
   if (modern) {
+    if (transport === 'legacy-sse') throw unsupported(headerVersion ?? metaVersion);
     era = '2026';
     protocolVersion = (metaVersion as string | undefined) ?? headerVersion;
     if (kind !== 'response') checkModernHeaders(headers, headerVersion, metaVersion, method!, name);
+    if (method === 'tools/call') paramHeaders = checkParamHeaders(headers, args);
     clientInfo = meta?.[META_CLIENT_INFO];
     clientCapabilities = meta?.[META_CLIENT_CAPABILITIES];
   } else {
-    era = single(headers, 'mcp-session-id') === undefined ? '2025-stateless' : '2025-session';
+    era =
+      transport === 'legacy-sse'
+        ? 'legacy-sse'
+        : single(headers, 'mcp-session-id') === undefined
+          ? '2025-stateless'
+          : '2025-session';
     protocolVersion = initVersion ?? headerVersion;
     if (method === 'initialize') {
       clientInfo = params?.clientInfo;
       clientCapabilities = params?.capabilities;
     }
   }
-
-  const args =
-    method === 'tools/call'
-      ? objectField(params, 'arguments')
-      : method === 'prompts/get'
-        ? objectField(params, 'arguments')
-        : undefined;
 
   return {
     kind,
@@ -165,10 +180,62 @@ export function classify(message: JsonRpcMessage, headers: HeaderLookup): McpMes
     protocolVersion,
     name,
     arguments: args,
+    paramHeaders,
     clientInfo,
     clientCapabilities,
     message,
   };
+}
+
+function unsupported(v: unknown): SarkError {
+  return new SarkError('SARK_UNSUPPORTED_PROTOCOL_VERSION', {
+    publicDetail: `${JSON.stringify(v)} is not a supported MCP protocol version (supported: ${[...KNOWN_VERSIONS].join(', ')})`,
+    data: { supported: [...KNOWN_VERSIONS], requested: v },
+  });
+}
+
+const PARAM_HEADER = 'mcp-param-';
+const BASE64_SENTINEL = /^=\?base64\?(.*)\?=$/;
+
+/** SEP-2243 value encoding: strings as-is, numbers in decimal, booleans in lower case. */
+export function paramHeaderValue(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  if (typeof v === 'number' && Number.isFinite(v) && (!Number.isInteger(v) || Number.isSafeInteger(v)))
+    return String(v);
+  return undefined;
+}
+
+/** Encodes a header value, base64 in the sentinel when it is not plain visible ASCII. */
+export function encodeParamHeader(value: string): string {
+  const plain =
+    value.length > 0 && value === value.trim() && /^[\t\x20-\x7e]*$/.test(value) && !BASE64_SENTINEL.test(value);
+  return plain ? value : `=?base64?${Buffer.from(value, 'utf8').toString('base64')}?=`;
+}
+
+/**
+ * `Mcp-Param-{Name}` headers (SEP-2243) mirror tool arguments for routing.
+ * A header naming a top-level argument must carry its value (else
+ * SARK_HEADER_MISMATCH); the names of those verified are returned, and the
+ * forward stage re-derives them from the authorized arguments. Headers SARK
+ * cannot check against the body (nested paths) are never forwarded.
+ */
+function checkParamHeaders(headers: HeaderLookup, args: Record<string, unknown> | undefined): string[] {
+  const verified: string[] = [];
+  for (const header in headers) {
+    if (!header.startsWith(PARAM_HEADER)) continue;
+    const raw = single(headers, header)!;
+    const b64 = BASE64_SENTINEL.exec(raw);
+    const value = b64 ? Buffer.from(b64[1]!, 'base64').toString('utf8') : raw;
+    const wanted = header.slice(PARAM_HEADER.length);
+    const key = args ? Object.keys(args).find((k) => k.toLowerCase() === wanted) : undefined;
+    if (key === undefined) continue;
+    if (paramHeaderValue(args![key]) !== value) {
+      throw mismatch(`the ${header} header does not carry the value of argument ${JSON.stringify(key)}`);
+    }
+    verified.push(key);
+  }
+  return verified;
 }
 
 function checkModernHeaders(

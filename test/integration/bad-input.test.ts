@@ -106,7 +106,7 @@ describe('bad input through SARK', () => {
       body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}',
       headers: { 'mcp-protocol-version': '2099-01-01' },
       status: 400,
-      code: -32602,
+      code: -32022,
       sark: 'SARK_UNSUPPORTED_PROTOCOL_VERSION',
     },
   ];

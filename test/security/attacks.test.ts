@@ -373,7 +373,7 @@ const attacks: Attack[] = [
     body: call('delete_file'),
     headers: { 'mcp-protocol-version': '2099-12-31' },
     status: 400,
-    code: -32602,
+    code: -32022,
   },
   {
     name: 'initialize with an unknown protocol version',
@@ -384,7 +384,7 @@ const attacks: Attack[] = [
       params: { protocolVersion: '1999-01-01', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
     }),
     status: 400,
-    code: -32602,
+    code: -32022,
   },
 ];
 
