@@ -25,6 +25,7 @@ import { buildInput, type RequestMeta } from './decide/input.ts';
 import { applyArgumentObligation, obligationsOf } from './decide/obligations.ts';
 import type { RateLimit } from './decide/rate-limit.ts';
 import { SarkError } from './errors.ts';
+import type { LegacyTransport } from './forward/legacy.ts';
 import { type ResponsePlan, type ResultRewrite, rewriteFor } from './forward/result-filter.ts';
 import type { ForwardResult, ResponseShape, Upstream, UpstreamRequest } from './forward/upstream.ts';
 import type { Identity, IdentityResolver } from './identity/resolve.ts';
@@ -51,6 +52,8 @@ export interface PipelineDeps {
   /** Applies the decision's rate_limit obligation after an allow (absent: no limits). */
   rateLimit?: RateLimit;
   upstream: Upstream;
+  /** The legacy HTTP+SSE transport, when an upstream SSE endpoint is configured. */
+  legacy?: LegacyTransport | undefined;
   recorder: AuditRecorder;
   metrics: SarkMetrics;
   logger: Logger;
@@ -138,6 +141,13 @@ export class Pipeline {
     // endpoint are 404s. The query string is never forwarded.
     const path = q === -1 ? url : url.slice(0, q);
     if (path !== this.#mcpPath) {
+      const legacy = this.#deps.legacy;
+      if (legacy && path === this.#deps.config.legacySsePath && req.method === 'GET') {
+        return this.#legacyStream(req, res, path, legacy);
+      }
+      if (legacy && path === this.#deps.config.legacyMessagesPath && req.method === 'POST') {
+        return this.#legacyPost(req, res, path, new URLSearchParams(url.slice(q + 1)).get('sessionId'), legacy);
+      }
       req.resume();
       throw new SarkError('SARK_NOT_FOUND');
     }
@@ -278,21 +288,7 @@ export class Pipeline {
     } catch (err) {
       return this.#fail(res, err, null, label);
     }
-    const action = HTTP_ACTIONS[req.method!]!;
-    const pseudo: McpMessage = {
-      kind: 'notification',
-      id: null,
-      method: undefined,
-      action,
-      era: headers['mcp-session-id'] ? '2025-session' : '2025-stateless',
-      protocolVersion: headers['mcp-protocol-version']?.[0],
-      name: undefined,
-      arguments: undefined,
-      paramHeaders: [],
-      clientInfo: undefined,
-      clientCapabilities: undefined,
-      message: { jsonrpc: '2.0', method: '' },
-    };
+    const pseudo = httpPseudoMessage(HTTP_ACTIONS[req.method!]!, headers, undefined);
     const v = await this.#authorize(req, path, pseudo, identity, headers, t0);
     // Recorded at decision time: a GET stream may stay open for hours.
     this.#deps.recorder.record(auditEvent(this.#serverId, v.facts));
@@ -304,6 +300,98 @@ export class Pipeline {
     }
     this.#deps.metrics.requests.labels(label, 'allow').inc();
     await this.#forward(req, res, null, {});
+  }
+
+  /** Legacy transport: the SSE stream, authorized like the Streamable HTTP GET stream. */
+  async #legacyStream(req: IncomingMessage, res: ServerResponse, path: string, legacy: LegacyTransport): Promise<void> {
+    const t0 = performance.now();
+    req.resume();
+    const headers = req.headersDistinct as HeaderLookup;
+    let identity: Identity;
+    try {
+      identity = this.#deps.resolveIdentity(headers);
+    } catch (err) {
+      return this.#fail(res, err, null, 'legacy:sse');
+    }
+    const pseudo = httpPseudoMessage('gateway:stream:listen', headers, 'legacy-sse');
+    const v = await this.#authorize(req, path, pseudo, identity, headers, t0);
+    this.#deps.recorder.record(auditEvent(this.#serverId, v.facts));
+    if (v.refusal) {
+      this.#deps.metrics.requests.labels('legacy:sse', 'deny').inc();
+      const status = v.refusal.kind.httpStatus === 200 ? 403 : v.refusal.kind.httpStatus;
+      return this.#reply(res, status, null, v.refusal, refusalData(v));
+    }
+    this.#deps.metrics.requests.labels('legacy:sse', 'allow').inc();
+    try {
+      await legacy.openStream(req, res, identity.id);
+    } catch (err) {
+      this.#fail(res, err, null, 'upstream');
+    }
+  }
+
+  /**
+   * Legacy transport: a message POSTed to a session. Enforced like a
+   * Streamable HTTP POST; answers travel on the session's stream, so a
+   * refused request is answered there and the POST itself gets 202.
+   */
+  async #legacyPost(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    sessionId: string | null,
+    legacy: LegacyTransport,
+  ): Promise<void> {
+    const t0 = performance.now();
+    const session = sessionId ? legacy.session(sessionId) : undefined;
+    if (!session) {
+      req.resume();
+      throw new SarkError('SARK_NOT_FOUND', { publicDetail: 'unknown or closed legacy session' });
+    }
+    const contentType = req.headers['content-type'];
+    if (contentType === undefined || !JSON_CONTENT_TYPE.test(contentType)) {
+      req.resume();
+      throw new SarkError('SARK_UNSUPPORTED_MEDIA_TYPE', { publicDetail: `got ${contentType ?? 'no content type'}` });
+    }
+    const raw = await readBody(req, this.#maxBodyBytes);
+    const parsed = parseBody(decodeBody(raw, req.headers['content-encoding'], this.#maxBodyBytes), this.#jsonLimits);
+    if (Array.isArray(parsed))
+      throw new SarkError('SARK_BATCH_REJECTED', { publicDetail: 'not on the legacy transport' });
+    const headers = req.headersDistinct as HeaderLookup;
+    const label = methodLabel(parsed);
+    let msg: McpMessage;
+    let identity: Identity;
+    try {
+      msg = classify(parsed, headers, 'legacy-sse');
+      identity = this.#deps.resolveIdentity(headers);
+      if (identity.id !== session.agentId) {
+        throw new SarkError('SARK_UNAUTHENTICATED', { publicDetail: 'the session belongs to another agent' });
+      }
+    } catch (err) {
+      return this.#fail(res, err, 'id' in parsed ? (parsed.id ?? null) : null, label);
+    }
+    const v = await this.#authorize(req, path, msg, identity, headers, t0);
+    if (v.refusal) {
+      this.#deps.recorder.record(auditEvent(this.#serverId, v.facts));
+      this.#deps.metrics.requests.labels(label, 'deny').inc();
+      if (msg.kind !== 'request') {
+        const status = v.refusal.kind.httpStatus === 200 ? 403 : v.refusal.kind.httpStatus;
+        return this.#reply(res, status, null, v.refusal, refusalData(v));
+      }
+      legacy.inject(session, errorObject(msg.id, v.refusal, refusalData(v)));
+      res.setHeader('x-sark-error', v.refusal.code);
+      res.writeHead(202, { 'content-type': 'text/plain', 'content-length': 8 }).end('Accepted');
+      return;
+    }
+    this.#deps.metrics.requests.labels(label, 'allow').inc();
+    if (v.rewrite && msg.id !== null) session.plan.set(msg.id, v.rewrite);
+    let upstream: ForwardResult | SarkError;
+    try {
+      upstream = await legacy.post(req, res, session, JSON.stringify(v.forward));
+    } catch (err) {
+      this.#fail(res, err, msg.id, 'upstream');
+      upstream = err instanceof SarkError ? err : new SarkError('SARK_INTERNAL', { cause: err });
+    }
+    this.#deps.recorder.record(auditEvent(this.#serverId, { ...v.facts, upstream }));
   }
 
   /** identity is known → policy decision → obligations → rate limit. Never throws. */
@@ -529,6 +617,24 @@ function upstreamHeaders(msg: McpMessage, forwarded: JsonRpcMessage): Record<str
     if (value !== undefined) headers[`mcp-param-${key.toLowerCase()}`] = encodeParamHeader(value);
   }
   return headers;
+}
+
+/** GET and DELETE carry no JSON-RPC message; the policy sees them as these actions. */
+function httpPseudoMessage(action: string, headers: HeaderLookup, era: McpMessage['era'] | undefined): McpMessage {
+  return {
+    kind: 'notification',
+    id: null,
+    method: undefined,
+    action,
+    era: era ?? (headers['mcp-session-id'] ? '2025-session' : '2025-stateless'),
+    protocolVersion: headers['mcp-protocol-version']?.[0],
+    name: undefined,
+    arguments: undefined,
+    paramHeaders: [],
+    clientInfo: undefined,
+    clientCapabilities: undefined,
+    message: { jsonrpc: '2.0', method: '' },
+  };
 }
 
 function isModernEnvelope(m: JsonRpcMessage): boolean {

@@ -10,6 +10,7 @@ import { createOpaEngine } from './decide/opa-client.ts';
 import { createPolicyPath } from './decide/policy-path.ts';
 import { createWasmEngine } from './decide/wasm-engine.ts';
 import { type DemoServer, startDemoServer } from './demo/server.ts';
+import { LegacyTransport } from './forward/legacy.ts';
 import { createUpstream, type Upstream } from './forward/upstream.ts';
 import { createIdentityResolver } from './identity/resolve.ts';
 import { createAdminHandler } from './listen/admin.ts';
@@ -59,6 +60,14 @@ export async function startSidecar(
     timeoutMs: config.upstreamTimeoutMs,
     connections: config.upstreamConnections,
   });
+  const legacy = config.upstreamSseUrl
+    ? new LegacyTransport({
+        sseUrl: config.upstreamSseUrl,
+        messagesPath: config.legacyMessagesPath,
+        timeoutMs: config.upstreamTimeoutMs,
+        connections: config.upstreamConnections,
+      })
+    : undefined;
   const recorder: AuditRecorder = await createAuditRecorder(config, metrics.audit, logger);
   const pipeline = new Pipeline({
     config,
@@ -66,6 +75,7 @@ export async function startSidecar(
     decide: policy.decide,
     rateLimit: policy.rateLimit,
     upstream,
+    legacy,
     recorder,
     metrics,
     logger,
@@ -92,6 +102,7 @@ export async function startSidecar(
       async close() {
         await Promise.all(servers.map(closeServer));
         await upstream.close();
+        await legacy?.close();
         await policy.close();
         await recorder.close();
         await demo?.close();

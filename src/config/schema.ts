@@ -92,6 +92,29 @@ export const fields = [
     int(1, 1024).default(64),
     'Keep-alive connections in the upstream pool.',
   ),
+  // Legacy HTTP+SSE transport (MCP 2024-11-05), off unless upstreamSseUrl is set.
+  field(
+    'upstreamSseUrl',
+    'upstream-sse-url',
+    'url',
+    httpUrl.optional(),
+    'SSE endpoint of an MCP server on the legacy HTTP+SSE transport (2024-11-05), e.g. http://127.0.0.1:3000/sse.',
+    '(legacy transport off)',
+  ),
+  field(
+    'legacySsePath',
+    'legacy-sse-path',
+    'path',
+    absPath.default('/sse'),
+    'Path on the data listener where legacy clients open their SSE stream.',
+  ),
+  field(
+    'legacyMessagesPath',
+    'legacy-messages-path',
+    'path',
+    absPath.default('/messages'),
+    'Path on the data listener where legacy clients POST their messages.',
+  ),
   field(
     'serverId',
     'server-id',

@@ -30,7 +30,7 @@ export interface DemoServer {
 
 export const DEMO_TOOLS = ['echo', 'add', 'get_time', 'delete_file'] as const;
 
-function buildMcpServer(executed: string[]): McpServer {
+export function buildDemoMcpServer(executed: string[]): McpServer {
   const server = new McpServer({ name: 'sark-demo', version: '1.0.0' }, { capabilities: { logging: {} } });
   server.registerTool(
     'echo',
@@ -105,7 +105,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
       t.onclose = () => {
         if (t.sessionId) sessions.delete(t.sessionId);
       };
-      await buildMcpServer(executed).connect(t);
+      await buildDemoMcpServer(executed).connect(t);
       transport = t;
     }
     await transport.handleRequest(req, res, body);
