@@ -26,6 +26,7 @@ import { applyArgumentObligation, obligationsOf } from './decide/obligations.ts'
 import type { RateLimit } from './decide/rate-limit.ts';
 import { SarkError } from './errors.ts';
 import type { LegacyTransport } from './forward/legacy.ts';
+import { TaskBindings } from './forward/tasks.ts';
 import { type ResponsePlan, type ResultRewrite, rewriteFor } from './forward/result-filter.ts';
 import type { ForwardResult, ResponseShape, Upstream, UpstreamRequest } from './forward/upstream.ts';
 import type { Identity, IdentityResolver } from './identity/resolve.ts';
@@ -111,6 +112,7 @@ export class Pipeline {
   readonly #serverId: string;
   readonly #jsonLimits: JsonLimits;
   readonly #rejectBatches: boolean;
+  readonly #tasks = new TaskBindings();
   #lastFailureLogMs = 0;
   #suppressedFailures = 0;
 
@@ -444,6 +446,31 @@ export class Pipeline {
         dropNotification = (n) =>
           n.method === 'notifications/resources/updated' && !covered.has(String(n.params?.uri ?? ''));
       }
+      let rewrite = rewriteFor(msg, obligations);
+      if (msg.method?.startsWith('tasks/')) {
+        const tasks = this.#tasks;
+        if (msg.method === 'tasks/list') {
+          rewrite = tasks.listFilter(identity.id);
+        } else if (msg.name !== undefined) {
+          const bound = tasks.get(msg.name);
+          if (bound?.agentId !== identity.id) {
+            const refusal = new SarkError('SARK_POLICY_DENIED', {
+              publicDetail: 'the task does not exist or belongs to another agent (task_not_owned)',
+            });
+            return {
+              facts: { ...facts, refused: refusal },
+              refusal,
+              retryAfterSeconds: undefined,
+              forward: undefined,
+              rewrite: undefined,
+            };
+          }
+          // A task's result is filtered like the answer of the call that created it.
+          if (msg.method === 'tasks/result') rewrite = bound.rewrite;
+        }
+      } else if (msg.kind === 'request' && isTaskAugmented(msg.message)) {
+        rewrite = this.#tasks.binder(identity.id, rewrite);
+      }
       let forward = msg.message;
       if (obligations.arguments && 'method' in forward && forward.params) {
         forward = {
@@ -456,7 +483,7 @@ export class Pipeline {
         refusal: undefined,
         retryAfterSeconds: undefined,
         forward,
-        rewrite: rewriteFor(msg, obligations),
+        rewrite,
         dropNotification,
       };
     } catch (err) {
@@ -635,6 +662,12 @@ function httpPseudoMessage(action: string, headers: HeaderLookup, era: McpMessag
     clientCapabilities: undefined,
     message: { jsonrpc: '2.0', method: '' },
   };
+}
+
+/** A request asking the server to run it as a task (`params.task`, MCP tasks). */
+function isTaskAugmented(m: JsonRpcMessage): boolean {
+  const task = ('params' in m ? m.params : undefined)?.task;
+  return task !== null && typeof task === 'object';
 }
 
 function isModernEnvelope(m: JsonRpcMessage): boolean {
