@@ -19,29 +19,62 @@ default _tool_entry := {}
 
 _tool_entry := _catalog[input.tool.name] if input.action == "gateway:tool:invoke"
 
-_tool_tags := {tag | some tag in object.get(_tool_entry, "tags", [])}
+_tool_tags := object.get(_tool_entry, "tags", [])
 
-_path_keys contains lower(key) if {
-	some key in array.concat(_rules.path_keys, object.get(_tool_entry, "path_arguments", []))
+# The one walk over the arguments, shared by every argument rule and the
+# redaction: each node (the root included) as [path, value].
+_nodes := [node | walk(_arguments, node)]
+
+_configured_path_keys := array.concat(_rules.path_keys, object.get(_tool_entry, "path_arguments", []))
+
+# Path keys compare lower-cased. Lower-casing every configured key on every
+# decision costs a builtin call per key, so when the configuration is already
+# lower-case (one check over the joined list) the list is used as it is.
+_configured_path_keys_lower if {
+	joined := concat("\n", _configured_path_keys)
+	joined == lower(joined)
 }
 
-_string_leaves contains [path, value] if {
-	walk(_arguments, [path, value])
-	is_string(value)
+_path_key(key) if {
+	_configured_path_keys_lower
+	key in _configured_path_keys
+}
+
+_path_key(key) if {
+	not _configured_path_keys_lower
+	key in {lower(configured) | some configured in _configured_path_keys}
 }
 
 # The innermost object key above a value (array indices skipped), lower-cased.
-_key_of(path) := lower(keys[count(keys) - 1]) if {
+_key_of(path) := lower(last) if {
+	last := path[count(path) - 1]
+	is_string(last)
+} else := lower(keys[count(keys) - 1]) if {
 	keys := [key | some key in path; is_string(key)]
 	count(keys) > 0
 }
 
+# The path values a path rule can fire on: suspicious ones (see _suspicious)
+# and, for file tools, absolute ones. The value tests are one regex each, so
+# they run before the key lookup.
 _path_values contains value if {
-	some [path, value] in _string_leaves
-	_key_of(path) in _path_keys
+	some [path, value] in _nodes
+	is_string(value)
+	_path_candidate(value)
+	_path_key(_key_of(path))
 }
 
-_all_values contains value if some [_, value] in _string_leaves
+_path_candidate(value) if _suspicious(value)
+
+_path_candidate(value) if {
+	"file" in _tool_tags
+	_absolute(value)
+}
+
+_string_values contains value if {
+	some [_, value] in _nodes
+	is_string(value)
+}
 
 # Percent-encodings (case-folded first) and overlong UTF-8 forms of . / \.
 _encodings := {
@@ -78,20 +111,33 @@ _lookalikes := {
 # Decodes up to two layers of percent-encoding, then folds look-alikes.
 _normalized(value) := strings.replace_n(_lookalikes, strings.replace_n(_encodings, strings.replace_n({"%25": "%"}, lower(value))))
 
+# Only a value with "..", "%", NUL or a non-ASCII character can climb
+# directories or be obfuscated: dots come from ".", a percent-encoding or a
+# look-alike (all non-ASCII). Everything else skips the decoding below.
+_suspicious(value) if regex.match(`\.\.|[%\x00]|[^\x00-\x7f]`, value)
+
 # METADATA
 # description: A path that, once decoded and folded, climbs out of its directory.
-path_traversal(value) if regex.match(`(^|[/\\])\.{2,}([/\\;]|$)`, _normalized(value))
+path_traversal(value) if {
+	_suspicious(value)
+	regex.match(`(^|[/\\])\.{2,}([/\\;]|$)`, _normalized(value))
+}
 
 # METADATA
 # scope: document
 # description: |
 #   A path or URI that still carries percent-escapes, a look-alike character
 #   or a NUL after normalization cannot be compared to the allowed roots.
-uri_obfuscated(value) if regex.match(`%[0-9a-f]{2}|%u[0-9a-f]{4}|\x00`, lower(value))
-
 uri_obfuscated(value) if {
-	some char, _ in _lookalikes
-	contains(value, char)
+	_suspicious(value)
+	regex.match(`%[0-9a-f]{2}|%u[0-9a-f]{4}|\x00`, lower(value))
+}
+
+# Folding changes the value exactly when it holds a look-alike: one call
+# instead of a `contains` per look-alike.
+uri_obfuscated(value) if {
+	_suspicious(value)
+	strings.replace_n(_lookalikes, value) != value
 }
 
 uri_obfuscated(value) if path_traversal(value)
@@ -117,7 +163,37 @@ _sql_stacking := `;\s*\S`
 
 _max_bytes := object.get(_tool_entry, "max_argument_bytes", _rules.max_bytes)
 
-_depth := max([count(path) | walk(_arguments, [path, _])])
+_arguments_json := json.marshal(_arguments)
+
+# METADATA
+# scope: document
+# description: |
+#   Whether the arguments pass every argument rule. Most calls are settled
+#   without walking the arguments (see _arguments_plain); the others count
+#   the violations.
+arguments_pass if _arguments_plain
+
+arguments_pass if {
+	not _arguments_plain
+	count(argument_violations) == 0
+}
+
+# Arguments no rule can object to, judged on the marshalled arguments alone:
+# - no file/exec/sql tag, so only the path rules, size and depth apply;
+# - the path rules need a value with "..", "%", NUL or a non-ASCII character
+#   (see _suspicious); in JSON those show as themselves or as a \u escape;
+# - a node at depth d sits below d containers, hence d opening brackets.
+# Brackets, dots or escapes inside strings only send a call to the full check.
+_arguments_plain if {
+	not "file" in _tool_tags
+	not "exec" in _tool_tags
+	not "sql" in _tool_tags
+	count(_arguments_json) <= _max_bytes
+
+	# split, not strings.count: the WASM evaluator has no strings.count.
+	(count(split(_arguments_json, "{")) + count(split(_arguments_json, "["))) - 2 <= _rules.max_depth
+	not regex.match(`\.\.|%|\\u|[^\x01-\x7f]`, _arguments_json)
+}
 
 # METADATA
 # scope: document
@@ -142,22 +218,26 @@ argument_violations contains _reason("argument_path_outside_roots", "a path argu
 
 argument_violations contains _reason("argument_shell_metacharacters", "an argument of a command tool contains shell metacharacters") if {
 	"exec" in _tool_tags
-	some value in _all_values
+	some value in _string_values
 	regex.match(_shell_metacharacters, value)
 }
 
 argument_violations contains _reason("argument_sql_stacking", "an argument of a SQL tool stacks statements") if {
 	"sql" in _tool_tags
-	some value in _all_values
+	some value in _string_values
 	regex.match(_sql_stacking, value)
 }
 
 argument_violations contains _reason("arguments_too_large", "the arguments exceed the size limit") if {
-	count(json.marshal(_arguments)) > _max_bytes
+	count(_arguments_json) > _max_bytes
 }
 
 argument_violations contains _reason("arguments_too_deep", "the arguments are nested too deeply") if {
-	_depth > _rules.max_depth
+	# A node at depth d comes with its d ancestors (the root included), so
+	# arguments of at most max_depth nodes cannot exceed it: skip the scan.
+	count(_nodes) > _rules.max_depth
+	some [path, _] in _nodes
+	count(path) > _rules.max_depth
 }
 
 ## Obligations
@@ -170,7 +250,7 @@ _secret_key(key) if {
 }
 
 _secret_paths contains path if {
-	walk(_arguments, [path, _])
+	some [path, _] in _nodes
 	count(path) > 0
 	_secret_key(path[count(path) - 1])
 }
@@ -187,13 +267,13 @@ _secret_ancestor(path) if {
 	array.slice(path, 0, i) in _secret_paths
 }
 
-_drop_paths contains [key] if {
-	some key in object.get(_tool_entry, "drop_arguments", [])
-	key in object.keys(_arguments)
-}
-
 # RFC 6901 JSON Pointer.
-_pointer(path) := concat("", [sprintf("/%s", [replace(replace(sprintf("%v", [segment]), "~", "~0"), "/", "~1")]) | some segment in path])
+_pointer(path) := concat("", [concat("/", ["", _pointer_segment(segment)]) | some segment in path])
+
+_pointer_segment(segment) := replace(replace(segment, "~", "~0"), "/", "~1") if is_string(segment)
+
+# Array indices (walk paths hold integers for them).
+_pointer_segment(segment) := format_int(segment, 10) if is_number(segment)
 
 default _replacement := null
 
@@ -206,7 +286,7 @@ _replacement := object.union(_arguments, _tool_entry.force_arguments)
 #   `redact` pointers with `placeholder` (in the forwarded message and in audit).
 obligations := {"arguments": {
 	"replace": _replacement,
-	"drop": sort([_pointer(path) | some path in _drop_paths]),
+	"drop": sort([_pointer([key]) | some key in object.get(_tool_entry, "drop_arguments", []); key in object.keys(_arguments)]),
 	"redact": sort([_pointer(path) | some path in _redact_paths]),
 	"placeholder": _rules.redaction_placeholder,
 }}

@@ -57,11 +57,13 @@ _agent_trust := levels.trust_rank(input.agent)
 _server_rank := levels.rank(object.get(_server, "sensitivity", "low"))
 
 # The role grants that apply here: the server's own entry and the "*" entry.
-_grants contains grant if {
+# An array, not a set: every use is existential, and a set would hash each
+# grant object on every decision.
+_grants := [grant |
 	some role in input.agent.roles
 	some key in [input.server.id, "*"]
 	grant := data.sark.roles[role].servers[key]
-}
+]
 
 _owner if {
 	is_string(_server.owner_team)
@@ -155,13 +157,12 @@ tool_permitted(name) if {
 
 _critical_blocked(name) if {
 	_critical(name)
-	not _business_hours
+	_critical_window_closed
 }
 
-_critical_blocked(name) if {
-	_critical(name)
-	_environment_mismatch
-}
+_critical_window_closed if not _business_hours
+
+_critical_window_closed if _environment_mismatch
 
 # METADATA
 # description: The catalogued tools of this server the agent may call, sorted.
@@ -202,7 +203,16 @@ default allow := false
 
 # METADATA
 # scope: document
-# description: The allow bit of the decision.
+# description: |
+#   The allow bit of the decision. Bodies that start with an equality on
+#   input.action are skipped by OPA's rule index for other actions; tool calls,
+#   the hot path, come first.
+allow if {
+	input.action == "gateway:tool:invoke"
+	tool_permitted(input.tool.name)
+	arguments_pass
+}
+
 allow if {
 	input.action in _session_actions
 	server_admits
@@ -214,12 +224,6 @@ allow if {
 }
 
 allow if {
-	input.action == "gateway:tool:invoke"
-	tool_permitted(input.tool.name)
-	count(argument_violations) == 0
-}
-
-allow if {
 	input.action in {"gateway:resource:read", "gateway:resource:subscribe"}
 	_resource_permitted(input.resource.uri)
 }
@@ -227,7 +231,7 @@ allow if {
 allow if {
 	input.action == "gateway:prompt:get"
 	_prompt_permitted(input.prompt.name)
-	count(argument_violations) == 0
+	arguments_pass
 }
 
 allow if {

@@ -186,6 +186,10 @@ argument_deny_cases := {
 	"nested stacked statement": [_sql, {"sql": "select ?", "params": ["1; delete from t"]}, "argument_sql_stacking"],
 	"too large": [["demo", anonymous, "echo"], {"text": _big}, "arguments_too_large"],
 	"too deep": [["demo", anonymous, "echo"], _deep_9, "arguments_too_deep"],
+	"too deep in arrays": [["demo", anonymous, "echo"], {"a": [[[[[[[["x"]]]]]]]]}, "arguments_too_deep"],
+	"encoded traversal for a non-file tool": [["demo", anonymous, "echo"], {"dir": "%2e%2e%2fetc"}, "argument_path_traversal"],
+	"look-alike for a non-file tool": [["demo", anonymous, "echo"], {"file": "a∕b"}, "argument_path_obfuscated"],
+	"NUL byte for a non-file tool": [["demo", anonymous, "echo"], {"opts": [{"cwd": "a\u0000b"}]}, "argument_path_obfuscated"],
 }
 
 _decide(case) := d if {
@@ -381,4 +385,46 @@ test_deny_critical_when_the_environment_field_is_missing if {
 	agent := object.remove(operator_critical, ["environment"])
 	d := gateway.decision with input as call("ops", agent, "run_command", {"command": "uptime"})
 	d.reasons[0].code == "environment_mismatch"
+}
+
+## The argument fast path
+
+# METADATA
+# description: |
+#   arguments_pass settles most calls without walking the arguments; it must
+#   agree with the full rule set on every test input.
+test_allow_argument_fast_path_agrees_with_the_rules if {
+	cases := array.concat(
+		[case | some case in allow_cases],
+		[call(c[0][0], c[0][1], c[0][2], c[1]) | some c in argument_deny_cases],
+	)
+	disagreements := [[case.tool, case.arguments] |
+		some case in cases
+		full := count(gateway.argument_violations) == 0 with input as case
+		fast := _passes(case)
+		full != fast
+	]
+	disagreements == []
+	plain_with_violations := [case.arguments |
+		some case in cases
+		gateway._arguments_plain with input as case
+		count(gateway.argument_violations) > 0 with input as case
+	]
+	plain_with_violations == []
+}
+
+default _passes(_) := false
+
+_passes(case) if gateway.arguments_pass with input as case
+
+test_deny_upper_case_path_keys_in_data_still_match if {
+	d := gateway.decision with input as call("demo", anonymous, "echo", {"Path": "../x"})
+		with data.sark.argument_rules.path_keys as ["PATH"]
+	"argument_path_traversal" in {r.code | some r in d.reasons}
+}
+
+test_deny_tool_call_to_an_unknown_server if {
+	d := _decide(call("nope", admin, "echo", {"text": "hi"}))
+	d.reasons[0].code == "server_unknown"
+	d.rate_limit == null
 }

@@ -208,17 +208,11 @@ audit := {"level": "full"} if {
 	_tool_rank(input.tool.name) >= levels.rank("high")
 }
 
-_rate_spec := _tool_entry.rate_limit
-
-_rate_spec := _defaults.unauthenticated_rate_limit if {
-	not _tool_entry.rate_limit
-	not _authenticated
-}
-
-_rate_spec := _defaults.rate_limit if {
-	not _tool_entry.rate_limit
+_rate_spec := spec if {
+	spec := _tool_entry.rate_limit
+} else := _defaults.rate_limit if {
 	_authenticated
-}
+} else := _defaults.unauthenticated_rate_limit
 
 default rate_limit := null
 

@@ -20,7 +20,8 @@ rank(level) := data.sark.sensitivity.levels[level]
 trust_rank(agent) := rank(agent.trust_level) if {
 	is_string(agent.trust_level)
 } else := max(role_ranks) if {
-	role_ranks := [rank(r.trust_level) | some name in agent.roles; r := data.sark.roles[name]; is_string(r.trust_level)]
+	# Reads only each role's trust_level leaf, not the whole role document.
+	role_ranks := [rank(level) | some name in agent.roles; level := data.sark.roles[name].trust_level; is_string(level)]
 	count(role_ranks) > 0
 } else := rank(data.sark.sensitivity.default_trust_level)
 
