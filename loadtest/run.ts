@@ -1,20 +1,29 @@
 /**
- * `npm run loadtest`: drives `tools/call` through SARK (real OPA deciding
- * every call) and directly against the same upstream, in the same run, and
- * writes loadtest/results/latest.json.
+ * `npm run loadtest`: drives `tools/call` through SARK, with the real OPA
+ * server deciding, and directly against the same upstream, in one run; writes
+ * loadtest/results/latest.json.
  *
- *   npm run loadtest -- [--duration 10] [--connections 64] [--rate 5000] [--out loadtest/results/latest.json]
+ *   npm run loadtest -- [--duration 10] [--connections 64] [--rate 5000]
+ *                       [--scenarios direct,sark_nocache,sark,sark_audit]
+ *                       [--out loadtest/results/latest.json]
  *
- * Each party runs in its own process (OPA, upstream, SARK, and autocannon in
- * this one), all on loopback. Two kinds of run per target: closed loop (as
- * fast as it goes: throughput) and open loop at a fixed rate (latency at the
- * target load, with coordinated-omission correction).
+ * Scenarios (each SARK in its own process, all on loopback):
+ * - direct:        the upstream alone (the floor).
+ * - sark_nocache:  SARK with the decision cache off: one OPA query per call.
+ * - sark:          SARK as shipped: in-process decision cache in front of OPA.
+ * - sark_audit:    as `sark`, plus every decision audited to ClickHouse 18.16.
+ * Each gets a closed-loop run (as fast as it goes: throughput) and an
+ * open-loop run at the target rate (latency at that load, with
+ * coordinated-omission correction). The caller is an authenticated developer
+ * agent; a data overlay lifts the policy's per-agent rate limit on `echo`, or
+ * the test would measure 429s.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startOpa } from '../test/support/services.ts';
+import { type Service, startClickHouse, startOpa } from '../test/support/services.ts';
 import { type RunResult, run, spawnNode } from './lib.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -23,12 +32,14 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '64' },
     rate: { type: 'string', default: '5000' },
+    scenarios: { type: 'string', default: 'direct,sark_nocache,sark,sark_audit' },
     out: { type: 'string', default: join(ROOT, 'loadtest/results/latest.json') },
   },
 });
 const durationS = Number(values.duration);
 const connections = Number(values.connections);
 const rate = Number(values.rate);
+const wanted = values.scenarios!.split(',');
 
 const BODY = JSON.stringify({
   jsonrpc: '2.0',
@@ -36,13 +47,12 @@ const BODY = JSON.stringify({
   method: 'tools/call',
   params: { name: 'echo', arguments: { text: 'load test' } },
 });
-const HEADERS = { 'mcp-protocol-version': '2025-11-25' };
+const HEADERS = { 'mcp-protocol-version': '2025-11-25', 'x-api-key': 'loadtest-developer-key-0123456789' };
+const MAIN = join(ROOT, 'src/cli/main.ts');
 
-async function main() {
-  const opa = await startOpa();
-  const upstream = await spawnNode(join(ROOT, 'loadtest/upstream.ts'), [], /^(http\S+)$/m);
-  const sark = await spawnNode(
-    join(ROOT, 'src/cli/main.ts'),
+async function startSark(upstreamUrl: string, opaUrl: string, extra: string[]) {
+  return spawnNode(
+    MAIN,
     [
       'serve',
       '--listen',
@@ -50,63 +60,127 @@ async function main() {
       '--admin-listen',
       '127.0.0.1:0',
       '--upstream-url',
-      upstream.url,
+      upstreamUrl,
       '--opa-url',
-      opa.url,
+      opaUrl,
+      '--api-keys-file',
+      join(ROOT, 'loadtest/fixtures/keys.json'),
       '--log-level',
       'warn',
+      ...extra,
     ],
     /MCP endpoint \(Streamable HTTP\): (\S+)/,
   );
-  try {
-    // The call must be allowed end to end, or we would be measuring denies.
-    const probe = await fetch(sark.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...HEADERS },
-      body: BODY,
-    });
-    const probeBody = (await probe.json()) as { result?: unknown; error?: unknown };
-    if (probe.status !== 200 || !probeBody.result)
-      throw new Error(`probe call not allowed: ${JSON.stringify(probeBody)}`);
+}
 
-    const scenarios: Record<string, RunResult> = {};
-    const targets = { direct: upstream.url, sark: sark.url };
-    for (const [name, url] of Object.entries(targets)) {
-      await run({ url, body: BODY, headers: HEADERS, connections, durationS: 2 }); // warm-up (JIT, pools)
-      process.stdout.write(`${name}: closed loop ${durationS}s, ${connections} connections… `);
-      scenarios[`${name}_max`] = await run({ url, body: BODY, headers: HEADERS, connections, durationS });
-      process.stdout.write(`${scenarios[`${name}_max`]!.reqPerSec} req/s\n`);
-      process.stdout.write(`${name}: open loop at ${rate} req/s… `);
-      scenarios[`${name}_at_rate`] = await run({ url, body: BODY, headers: HEADERS, connections, durationS, rate });
-      process.stdout.write(`p95 ${scenarios[`${name}_at_rate`]!.latencyMs.p95} ms\n`);
+async function measure(name: string, url: string): Promise<Record<string, RunResult>> {
+  // The call must be allowed end to end, or we would be measuring refusals.
+  const probe = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...HEADERS },
+    body: BODY,
+  });
+  const probeBody = (await probe.json()) as { result?: unknown };
+  if (probe.status !== 200 || !probeBody.result)
+    throw new Error(`${name}: probe not allowed: ${JSON.stringify(probeBody)}`);
+  await run({ url, body: BODY, headers: HEADERS, connections, durationS: 2 }); // warm-up: JIT, pools, cache
+  process.stdout.write(`${name}: closed loop ${durationS}s × ${connections} connections… `);
+  const max = await run({ url, body: BODY, headers: HEADERS, connections, durationS });
+  process.stdout.write(`${max.reqPerSec} req/s, p95 ${max.latencyMs.p95} ms\n`);
+  process.stdout.write(`${name}: open loop at ${rate} req/s… `);
+  const atRate = await run({ url, body: BODY, headers: HEADERS, connections, durationS, rate });
+  process.stdout.write(`${atRate.reqPerSec} req/s, p50 ${atRate.latencyMs.p50} ms, p95 ${atRate.latencyMs.p95} ms\n`);
+  return { [`${name}_max`]: max, [`${name}_at_rate`]: atRate };
+}
+
+async function main() {
+  const opa = await startOpa({
+    paths: [join(ROOT, 'opa/policies'), join(ROOT, 'opa/data'), join(ROOT, 'loadtest/fixtures/data-overlay.json')],
+  });
+  const upstream = await spawnNode(join(ROOT, 'loadtest/upstream.ts'), [], /^(http\S+)$/m);
+  let clickhouse: Service | undefined;
+  const scenarios: Record<string, RunResult> = {};
+  let auditRows: number | undefined;
+  try {
+    if (wanted.includes('direct')) Object.assign(scenarios, await measure('direct', upstream.url));
+    const sarkRuns: [string, () => Promise<string[]>][] = [
+      ['sark_nocache', async () => ['--decision-cache-entries', '0', '--audit-file', 'off']],
+      ['sark', async () => ['--audit-file', 'off']],
+      [
+        'sark_audit',
+        async () => {
+          clickhouse = await startClickHouse();
+          execFileSync(process.execPath, [MAIN, 'migrate', '--audit-clickhouse-url', clickhouse.url], {
+            stdio: 'ignore',
+          });
+          return [
+            '--audit-file',
+            'off',
+            '--audit-clickhouse-url',
+            clickhouse.url,
+            '--audit-spool-dir',
+            join(clickhouse.dir, 'spool'),
+          ];
+        },
+      ],
+    ];
+    for (const [name, args] of sarkRuns) {
+      if (!wanted.includes(name)) continue;
+      const sark = await startSark(upstream.url, opa.url, await args());
+      try {
+        Object.assign(scenarios, await measure(name, sark.url));
+      } finally {
+        await sark.stop(); // SIGTERM: the audit queue is flushed within its grace period
+      }
+      if (name === 'sark_audit' && clickhouse) {
+        // Proof the audit path really carried the load: rows that reached ClickHouse.
+        const q = encodeURIComponent('SELECT count() FROM sark.audit_events');
+        auditRows = Number((await (await fetch(`${clickhouse.url}/?query=${q}`)).text()).trim());
+      }
     }
-    const s = scenarios.sark_max!;
-    const atRate = scenarios.sark_at_rate!;
-    const result = {
-      command: `npm run loadtest -- --duration ${durationS} --connections ${connections} --rate ${rate}`,
-      date: new Date().toISOString(),
-      machine: {
-        cpus: cpus().length,
-        cpuModel: cpus()[0]?.model,
-        memGiB: Math.round(totalmem() / 2 ** 30),
-        node: process.version,
-      },
-      setup:
-        'OPA 1.22 server (real policy, opa/policies + opa/data), lean JSON upstream, SARK and autocannon: four processes on loopback',
-      request: 'tools/call echo, anonymous agent, allowed by policy (one OPA query per call, no decision cache)',
-      scenarios,
-      target: { reqPerSec: rate, p95Ms: 50 },
-      pass: s.reqPerSec >= rate && atRate.latencyMs.p95 < 50 && atRate.non2xx === 0 && atRate.errors === 0,
-      overheadP50Ms: Math.round((atRate.latencyMs.p50 - scenarios.direct_at_rate!.latencyMs.p50) * 100) / 100,
-    };
-    mkdirSync(dirname(values.out!), { recursive: true });
-    writeFileSync(values.out!, `${JSON.stringify(result, null, 2)}\n`);
-    process.stdout.write(`\n${JSON.stringify(result, null, 2)}\nwritten to ${values.out}\n`);
   } finally {
-    await sark.stop();
     await upstream.stop();
     await opa.stop();
+    await clickhouse?.stop();
   }
+
+  const sark = scenarios.sark_at_rate;
+  const p95 = (k: string) => scenarios[k]?.latencyMs.p95;
+  const result = {
+    command: `npm run loadtest -- --duration ${durationS} --connections ${connections} --rate ${rate} --scenarios ${wanted.join(',')}`,
+    date: new Date().toISOString(),
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      memGiB: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+    },
+    setup:
+      'OPA 1.22 server (opa/policies + opa/data + loadtest/fixtures/data-overlay.json), lean JSON upstream (loadtest/upstream.ts), SARK, ClickHouse 18.16 (sark_audit) and autocannon, each its own process, all on the same 2 cores',
+    request: 'tools/call echo by an API-key developer agent, allowed by the policy',
+    target: { reqPerSec: rate, p95Ms: 50 },
+    scenarios,
+    summary: {
+      sarkMaxReqPerSec: scenarios.sark_max?.reqPerSec,
+      sarkP95AtRateMs: p95('sark_at_rate'),
+      sarkNoCacheMaxReqPerSec: scenarios.sark_nocache_max?.reqPerSec,
+      sarkNoCacheP95AtRateMs: p95('sark_nocache_at_rate'),
+      auditRowsInClickHouse: auditRows,
+      auditAddedP95Ms:
+        p95('sark_audit_at_rate') !== undefined && p95('sark_at_rate') !== undefined
+          ? Math.round((p95('sark_audit_at_rate')! - p95('sark_at_rate')!) * 100) / 100
+          : undefined,
+      pass:
+        sark !== undefined &&
+        scenarios.sark_max!.reqPerSec >= rate &&
+        sark.latencyMs.p95 < 50 &&
+        sark.non2xx === 0 &&
+        sark.errors === 0,
+    },
+  };
+  mkdirSync(dirname(values.out!), { recursive: true });
+  writeFileSync(values.out!, `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(`\n${JSON.stringify(result.summary, null, 2)}\nwritten to ${values.out}\n`);
 }
 
 await main();
