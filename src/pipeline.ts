@@ -26,8 +26,8 @@ import { applyArgumentObligation, obligationsOf } from './decide/obligations.ts'
 import type { RateLimit } from './decide/rate-limit.ts';
 import { SarkError } from './errors.ts';
 import type { LegacyTransport } from './forward/legacy.ts';
-import { TaskBindings } from './forward/tasks.ts';
 import { type ResponsePlan, type ResultRewrite, rewriteFor } from './forward/result-filter.ts';
+import { TaskBindings } from './forward/tasks.ts';
 import type { ForwardResult, ResponseShape, Upstream, UpstreamRequest } from './forward/upstream.ts';
 import type { Identity, IdentityResolver } from './identity/resolve.ts';
 import { decodeBody, readBody } from './listen/body.ts';
