@@ -10,6 +10,7 @@
  * decides on it must not mark its decision cacheable (docs/decision-cache.md).
  */
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../mcp/canonical-json.ts';
 import type { PolicyInput } from './input.ts';
 
 /**
@@ -77,13 +78,3 @@ export function argumentsKey(base: string, input: PolicyInput): string {
   return input.arguments === undefined ? `${base}.-` : `${base}.${digest(canonicalJson(input.arguments))}`;
 }
 
-/** JSON with object keys sorted at every level, so equal arguments give equal keys. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj)
-    .filter((k) => obj[k] !== undefined)
-    .sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
-}

@@ -16,7 +16,7 @@ import { Pool, errors as undiciErrors } from 'undici';
 import { SarkError } from '../errors.ts';
 import { parseSseEvent, SseSplitter, serializeSseEvent } from '../mcp/sse.ts';
 import { type ResultRewrite, rewriteMessage } from './result-filter.ts';
-import type { ForwardResult } from './upstream.ts';
+import { type ForwardResult, relay } from './upstream.ts';
 
 export interface LegacySession {
   readonly id: string;
@@ -98,52 +98,41 @@ export class LegacyTransport {
     res.flushHeaders();
     const splitter = new SseSplitter();
     let sessionId: string | undefined;
-    await new Promise<void>((resolve) => {
-      const body = upstream.body;
-      const finish = () => {
-        if (sessionId !== undefined) this.#sessions.delete(sessionId);
-        resolve();
-      };
-      body.on('data', (chunk: Buffer) => {
-        let ok = true;
-        for (const raw of splitter.push(chunk)) {
-          const event = parseSseEvent(raw);
-          let out = raw;
-          if (event.event === 'endpoint' && event.data !== undefined && sessionId === undefined) {
-            const postUrl = new URL(event.data.trim(), this.#sseUrl);
-            const id = postUrl.searchParams.get('sessionId');
-            if (!id || postUrl.origin !== this.#sseUrl.origin) {
-              // An endpoint SARK cannot bind to a session would let posts bypass it.
-              res.destroy();
-              body.destroy();
-              return;
+    try {
+      await relay(upstream.body, res, {
+        push: (chunk) => {
+          let out = '';
+          for (const raw of splitter.push(chunk)) {
+            const event = parseSseEvent(raw);
+            if (event.event === 'endpoint' && event.data !== undefined && sessionId === undefined) {
+              sessionId = this.#bind(event.data, agentId, res);
+              out += serializeSseEvent({
+                ...event,
+                data: `${this.#messagesPath}?sessionId=${encodeURIComponent(sessionId)}`,
+              });
+            } else {
+              out += sessionId === undefined ? raw : this.#rewrite(this.#sessions.get(sessionId), raw, event);
             }
-            sessionId = id;
-            this.#sessions.set(id, { id, agentId, postUrl, client: res, plan: new Map() });
-            out = serializeSseEvent({ ...event, data: `${this.#messagesPath}?sessionId=${encodeURIComponent(id)}` });
-          } else if (sessionId !== undefined) {
-            out = this.#rewrite(this.#sessions.get(sessionId), raw, event);
           }
-          ok = res.write(out) && ok;
-        }
-        if (!ok) body.pause();
+          return out;
+        },
+        end: () => splitter.rest(),
       });
-      res.on('drain', () => body.resume());
-      body.once('end', () => {
-        res.end();
-        finish();
-      });
-      body.once('error', () => {
-        res.destroy();
-        finish();
-      });
-      res.once('close', () => {
-        if (!body.destroyed) body.destroy();
-        finish();
-      });
-    });
+    } finally {
+      if (sessionId !== undefined) this.#sessions.delete(sessionId);
+    }
     res.off('close', onClose);
     return { status: 200, headersMs };
+  }
+
+  /** Registers the session the endpoint event names; throws when SARK cannot bind to it. */
+  #bind(endpoint: string, agentId: string, client: ServerResponse): string {
+    const postUrl = new URL(endpoint.trim(), this.#sseUrl);
+    const id = postUrl.searchParams.get('sessionId');
+    // An endpoint SARK cannot bind to a session would let posts bypass it.
+    if (!id || postUrl.origin !== this.#sseUrl.origin) throw new Error('unbindable legacy endpoint');
+    this.#sessions.set(id, { id, agentId, postUrl, client, plan: new Map() });
+    return id;
   }
 
   #rewrite(session: LegacySession | undefined, raw: string, event: ReturnType<typeof parseSseEvent>): string {

@@ -156,7 +156,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       res.writeHead(upstreamRes.statusCode, out);
       res.flushHeaders();
       for (const m of shape?.injected ?? []) res.write(`event: message\ndata: ${JSON.stringify(m)}\n\n`);
-      await (shape?.plan?.size || shape?.dropNotification ? relayRewriting(stream, res, shape) : relay(stream, res));
+      await relay(stream, res, shape?.plan?.size || shape?.dropNotification ? eventRewriter(shape) : undefined);
     } else {
       // Single JSON responses (and empty 202s) are small: one write with the
       // headers, and no per-response stream machinery.
@@ -188,11 +188,20 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   return { path: basePath, forward, close: () => pool.close() };
 }
 
+/** Turns an event stream's chunks into what the client gets; may drop or rewrite events. */
+export interface StreamTransform {
+  push(chunk: Buffer): string | Buffer;
+  /** What is left when the upstream ends. */
+  end(): string;
+}
+
 /**
- * Copies an event stream chunk by chunk with back-pressure. Either side going
- * away ends both: a client that leaves cancels the upstream request.
+ * Copies a stream chunk by chunk with back-pressure, through `transform` when
+ * given. Either side going away ends both: a client that leaves cancels the
+ * upstream request; a transform that throws (a stream SARK cannot enforce)
+ * closes both.
  */
-function relay(body: Readable, res: ServerResponse): Promise<void> {
+export function relay(body: Readable, res: ServerResponse, transform?: StreamTransform): Promise<void> {
   return new Promise((resolve) => {
     let done = false;
     const finish = () => {
@@ -203,13 +212,22 @@ function relay(body: Readable, res: ServerResponse): Promise<void> {
       resolve();
     };
     const onData = (chunk: Buffer) => {
-      if (!res.write(chunk)) body.pause();
+      let out: string | Buffer;
+      try {
+        out = transform ? transform.push(chunk) : chunk;
+      } catch {
+        res.destroy();
+        body.destroy();
+        finish();
+        return;
+      }
+      if (out.length > 0 && !res.write(out)) body.pause();
     };
     const onDrain = () => body.resume();
     body.on('data', onData);
     res.on('drain', onDrain);
     body.once('end', () => {
-      res.end();
+      res.end(transform?.end());
       finish();
     });
     body.once('error', () => {
@@ -238,45 +256,20 @@ function mergeBatchAnswer(upstream: Buffer, injected: readonly unknown[]): strin
 }
 
 /**
- * Like relay, but cuts the stream into SSE events and re-serializes the ones
- * carrying a response the plan rewrites. Other events keep their exact bytes,
- * and every event is written as soon as it is complete.
+ * Cuts the stream into SSE events and re-serializes the ones carrying a
+ * response the plan rewrites, or drops notifications the caller may not see.
+ * Other events keep their exact bytes; each is written once complete.
  */
-function relayRewriting(body: Readable, res: ServerResponse, shape: ResponseShape): Promise<void> {
+function eventRewriter(shape: ResponseShape): StreamTransform {
   const splitter = new SseSplitter();
-  return new Promise((resolve) => {
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      body.off('data', onData);
-      res.off('drain', onDrain);
-      resolve();
-    };
-    const onData = (chunk: Buffer) => {
-      let ok = true;
-      for (const raw of splitter.push(chunk)) {
-        const out = rewriteEvent(raw, shape);
-        if (out.length > 0) ok = res.write(out) && ok;
-      }
-      if (!ok) body.pause();
-    };
-    const onDrain = () => body.resume();
-    body.on('data', onData);
-    res.on('drain', onDrain);
-    body.once('end', () => {
-      res.end(splitter.rest());
-      finish();
-    });
-    body.once('error', () => {
-      res.destroy();
-      finish();
-    });
-    res.once('close', () => {
-      if (!body.destroyed) body.destroy();
-      finish();
-    });
-  });
+  return {
+    push(chunk) {
+      let out = '';
+      for (const raw of splitter.push(chunk)) out += rewriteEvent(raw, shape);
+      return out;
+    },
+    end: () => splitter.rest(),
+  };
 }
 
 function rewriteEvent(raw: string, shape: ResponseShape): string {

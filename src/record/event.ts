@@ -8,6 +8,7 @@
  * a redacted copy.
  */
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../mcp/canonical-json.ts';
 
 export const AUDIT_SCHEMA_VERSION = 2;
 
@@ -66,20 +67,6 @@ export function traceIdOf(traceparent: string | undefined): string | null {
   return m[1]!;
 }
 
-/**
- * Canonical JSON: object keys sorted by UTF-16 code units, no whitespace (the
- * ordering rule of RFC 8785 §3.2.3), so equal arguments give equal digests
- * whatever order the client sent them in.
- */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj)
-    .filter((k) => obj[k] !== undefined)
-    .sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
-}
 
 export function argumentsDigest(args: unknown): string | null {
   if (args === undefined) return null;

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { createDecisionCache, type DecisionCacheOptions } from '../../../src/decide/cache.ts';
-import { cacheDirective, canonicalJson } from '../../../src/decide/cache-key.ts';
+import { cacheDirective } from '../../../src/decide/cache-key.ts';
 import { failClosed, toDecision } from '../../../src/decide/decision.ts';
 import { createDecide, type PolicyEngine } from '../../../src/decide/engine.ts';
 import type { PolicyInput } from '../../../src/decide/input.ts';
 import { BoundedLru } from '../../../src/decide/lru.ts';
 import type { PolicyRevision } from '../../../src/decide/revision.ts';
 import { SarkError } from '../../../src/errors.ts';
+import { canonicalJson } from '../../../src/mcp/canonical-json.ts';
 import { createMetrics } from '../../../src/observe/metrics.ts';
 
 const OPTIONS: DecisionCacheOptions = {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { canonicalJson } from '../../../src/mcp/canonical-json.ts';
 import {
   argumentsDigest,
   auditLevelOf,
-  canonicalJson,
   REDACTED,
   redact,
   redactedArguments,
