@@ -77,4 +77,3 @@ export function baseKey(revision: string, input: PolicyInput): string {
 export function argumentsKey(base: string, input: PolicyInput): string {
   return input.arguments === undefined ? `${base}.-` : `${base}.${digest(canonicalJson(input.arguments))}`;
 }
-

@@ -67,7 +67,6 @@ export function traceIdOf(traceparent: string | undefined): string | null {
   return m[1]!;
 }
 
-
 export function argumentsDigest(args: unknown): string | null {
   if (args === undefined) return null;
   return createHash('sha256').update(canonicalJson(args)).digest('hex');
