@@ -17,7 +17,7 @@ import { createAdminHandler } from './listen/admin.ts';
 import { closeServer, listen } from './listen/server.ts';
 import { createLogger, type Logger } from './observe/logger.ts';
 import { createMetrics, type SarkMetrics } from './observe/metrics.ts';
-import { Pipeline } from './pipeline.ts';
+import { Pipeline } from './pipeline/lifecycle.ts';
 import type { AuditRecorder } from './record/audit.ts';
 import { createAuditRecorder } from './record/recorder.ts';
 

@@ -493,15 +493,23 @@ describe('conformance: the SDK client sees no difference through SARK (allow-all
       });
 
       it('the upstream receives the same headers of interest, except accept-encoding: identity', async () => {
-        const straight = requestsOf(server, direct.conn.sessionId);
         // The SDK client resumes a POST stream that ended with a JSON-RPC error
         // (it only counts results as completing a stream) after the server's
-        // 20 ms retry: the direct run has long settled, let SARK's catch up.
+        // 20 ms retry, on both sessions: wait until both records have the same
+        // length and stop growing, then compare them.
+        let last = -1;
         await waitFor(
-          'the SARK session to settle',
-          async () => requestsOf(server, proxied.conn.sessionId).length >= straight.length,
+          'both sessions to settle',
+          async () => {
+            const a = requestsOf(server, direct.conn.sessionId).length;
+            const b = requestsOf(server, proxied.conn.sessionId).length;
+            const settled = a === b && a === last;
+            last = a === b ? a : -1;
+            return settled;
+          },
           STEP_MS,
         ).catch(() => {});
+        const straight = requestsOf(server, direct.conn.sessionId);
         const viaSark = requestsOf(server, proxied.conn.sessionId);
         // SARK asks the upstream for an uncompressed answer, on purpose (src/forward/upstream.ts).
         expect(new Set(viaSark.map((r) => r.headers['accept-encoding']))).toEqual(new Set(['identity']));

@@ -16,35 +16,34 @@
  * go upstream as one batch, the refused ones are answered by SARK in the
  * same batch answer.
  */
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { SarkConfig } from './config/schema.ts';
-import { type Decision, primaryReason } from './decide/decision.ts';
-import type { Decide } from './decide/engine.ts';
-import { buildInput, type RequestMeta } from './decide/input.ts';
-import { applyArgumentObligation, obligationsOf } from './decide/obligations.ts';
-import type { RateLimit } from './decide/rate-limit.ts';
-import { SarkError } from './errors.ts';
-import type { LegacyTransport } from './forward/legacy.ts';
-import { type ResponsePlan, type ResultRewrite, rewriteFor } from './forward/result-filter.ts';
-import { TaskBindings } from './forward/tasks.ts';
-import type { ForwardResult, ResponseShape, Upstream, UpstreamRequest } from './forward/upstream.ts';
-import type { Identity, IdentityResolver } from './identity/resolve.ts';
-import { decodeBody, readBody } from './listen/body.ts';
+import type { SarkConfig } from '../config/schema.ts';
+import type { Decide } from '../decide/engine.ts';
+import type { RateLimit } from '../decide/rate-limit.ts';
+import { SarkError } from '../errors.ts';
+import type { LegacyTransport } from '../forward/legacy.ts';
+import type { ResponsePlan } from '../forward/result-filter.ts';
+import type { ForwardResult, Upstream, UpstreamRequest } from '../forward/upstream.ts';
+import type { Identity, IdentityResolver } from '../identity/resolve.ts';
+import { decodeBody, readBody } from '../listen/body.ts';
+import { classify, type HeaderLookup, type McpMessage } from '../mcp/classify.ts';
+import { errorResponse, type JsonRpcId, type JsonRpcMessage, parseBody } from '../mcp/jsonrpc.ts';
+import type { JsonLimits } from '../mcp/strict-json.ts';
+import type { Logger } from '../observe/logger.ts';
+import type { SarkMetrics } from '../observe/metrics.ts';
+import type { AuditRecorder } from '../record/audit.ts';
+import { auditEvent } from '../record/facts.ts';
+import { Authorizer, refusalData, type Verdict } from './authorize.ts';
 import {
-  classify,
-  encodeParamHeader,
-  type HeaderLookup,
-  type McpMessage,
-  PROTOCOL_VERSIONS_2026,
-  paramHeaderValue,
-} from './mcp/classify.ts';
-import { errorResponse, type JsonRpcId, type JsonRpcMessage, parseBody } from './mcp/jsonrpc.ts';
-import type { JsonLimits } from './mcp/strict-json.ts';
-import type { Logger } from './observe/logger.ts';
-import type { SarkMetrics } from './observe/metrics.ts';
-import type { AuditRecorder } from './record/audit.ts';
-import { type AuditFacts, auditEvent } from './record/facts.ts';
+  errorObject,
+  httpPseudoMessage,
+  isModernEnvelope,
+  JSON_CONTENT_TYPE,
+  MODERN,
+  methodLabel,
+  sendJson,
+  upstreamHeaders,
+} from './messages.ts';
 
 export interface PipelineDeps {
   config: SarkConfig;
@@ -60,50 +59,11 @@ export interface PipelineDeps {
   logger: Logger;
 }
 
-const JSON_CONTENT_TYPE = /^application\/json\s*(;|$)/i;
-const KNOWN_METHOD_LABELS = new Set([
-  'initialize',
-  'server/discover',
-  'ping',
-  'tools/call',
-  'tools/list',
-  'resources/read',
-  'resources/list',
-  'resources/templates/list',
-  'resources/subscribe',
-  'resources/unsubscribe',
-  'subscriptions/listen',
-  'prompts/get',
-  'prompts/list',
-  'completion/complete',
-  'logging/setLevel',
-  'notifications/initialized',
-  'notifications/cancelled',
-  'notifications/progress',
-  'notifications/roots/list_changed',
-]);
-const MODERN = new Set<string>(PROTOCOL_VERSIONS_2026);
-
 /** HTTP requests that carry no JSON-RPC message still go through the policy. */
 const HTTP_ACTIONS: Readonly<Record<string, string>> = {
   GET: 'gateway:stream:listen',
   DELETE: 'gateway:session:end',
 };
-
-/** The outcome of authorizing one message. */
-interface Verdict {
-  readonly facts: AuditFacts;
-  /** Why SARK refuses the message (policy deny, no valid decision, rate limit, bad obligation). */
-  readonly refusal: SarkError | undefined;
-  readonly retryAfterSeconds: number | undefined;
-  /** The message to forward: the authorized one with its argument obligations applied. */
-  readonly forward: JsonRpcMessage | undefined;
-  readonly rewrite: ResultRewrite | undefined;
-  /** For a subscription stream: drops notifications the caller may not see. */
-  readonly dropNotification?: DropNotification | undefined;
-}
-
-type DropNotification = NonNullable<ResponseShape['dropNotification']>;
 
 export class Pipeline {
   readonly #deps: PipelineDeps;
@@ -112,9 +72,7 @@ export class Pipeline {
   readonly #serverId: string;
   readonly #jsonLimits: JsonLimits;
   readonly #rejectBatches: boolean;
-  readonly #tasks = new TaskBindings();
-  #lastFailureLogMs = 0;
-  #suppressedFailures = 0;
+  readonly #authorizer: Authorizer;
 
   constructor(deps: PipelineDeps) {
     const c = deps.config;
@@ -129,6 +87,13 @@ export class Pipeline {
       maxKeys: c.jsonMaxKeys,
     };
     this.#rejectBatches = c.batchMode === 'reject';
+    this.#authorizer = new Authorizer({
+      serverId: c.serverId,
+      decide: deps.decide,
+      rateLimit: deps.rateLimit,
+      metrics: deps.metrics,
+      logger: deps.logger,
+    });
   }
 
   /** The data listener's request handler; never rejects. */
@@ -188,7 +153,7 @@ export class Pipeline {
     } catch (err) {
       return this.#fail(res, err, 'id' in parsed ? (parsed.id ?? null) : null, label);
     }
-    const v = await this.#authorize(req, path, msg, identity, headers, t0);
+    const v = await this.#authorizer.authorize(req, path, msg, identity, headers, t0);
     if (v.refusal) {
       this.#deps.recorder.record(auditEvent(this.#serverId, v.facts));
       this.#deps.metrics.requests.labels(label, 'deny').inc();
@@ -250,7 +215,7 @@ export class Pipeline {
         if ('method' in element && elementId !== null) injected.push(errorObject(elementId, e, e.data));
         continue;
       }
-      const v = await this.#authorize(req, path, msg, identity, headers, t0);
+      const v = await this.#authorizer.authorize(req, path, msg, identity, headers, t0);
       verdicts.push(v);
       if (v.refusal) {
         this.#deps.metrics.requests.labels(label, 'deny').inc();
@@ -291,7 +256,7 @@ export class Pipeline {
       return this.#fail(res, err, null, label);
     }
     const pseudo = httpPseudoMessage(HTTP_ACTIONS[req.method!]!, headers, undefined);
-    const v = await this.#authorize(req, path, pseudo, identity, headers, t0);
+    const v = await this.#authorizer.authorize(req, path, pseudo, identity, headers, t0);
     // Recorded at decision time: a GET stream may stay open for hours.
     this.#deps.recorder.record(auditEvent(this.#serverId, v.facts));
     if (v.refusal) {
@@ -316,7 +281,7 @@ export class Pipeline {
       return this.#fail(res, err, null, 'legacy:sse');
     }
     const pseudo = httpPseudoMessage('gateway:stream:listen', headers, 'legacy-sse');
-    const v = await this.#authorize(req, path, pseudo, identity, headers, t0);
+    const v = await this.#authorizer.authorize(req, path, pseudo, identity, headers, t0);
     this.#deps.recorder.record(auditEvent(this.#serverId, v.facts));
     if (v.refusal) {
       this.#deps.metrics.requests.labels('legacy:sse', 'deny').inc();
@@ -371,7 +336,7 @@ export class Pipeline {
     } catch (err) {
       return this.#fail(res, err, 'id' in parsed ? (parsed.id ?? null) : null, label);
     }
-    const v = await this.#authorize(req, path, msg, identity, headers, t0);
+    const v = await this.#authorizer.authorize(req, path, msg, identity, headers, t0);
     if (v.refusal) {
       this.#deps.recorder.record(auditEvent(this.#serverId, v.facts));
       this.#deps.metrics.requests.labels(label, 'deny').inc();
@@ -396,150 +361,6 @@ export class Pipeline {
     this.#deps.recorder.record(auditEvent(this.#serverId, { ...v.facts, upstream }));
   }
 
-  /** identity is known → policy decision → obligations → rate limit. Never throws. */
-  async #authorize(
-    req: IncomingMessage,
-    path: string,
-    msg: McpMessage,
-    identity: Identity,
-    headers: HeaderLookup,
-    t0: number,
-  ): Promise<Verdict> {
-    const meta = requestMeta(req, path);
-    const input = buildInput(this.#serverId, msg, identity, meta);
-    const started = performance.now();
-    const decision: Decision = await this.#deps.decide(input);
-    const policyMs = performance.now() - started;
-    this.#deps.metrics.decisions.labels(decision.allow ? 'allow' : 'deny', primaryReason(decision)).inc();
-    const facts: AuditFacts = { meta, msg, identity, decision, policyMs, t0, traceparent: headers.traceparent?.[0] };
-    if (!decision.allow) {
-      if (decision.failure) this.#logPolicyFailure(decision.failure);
-      const refusal =
-        decision.failure ?? new SarkError('SARK_POLICY_DENIED', { publicDetail: denyText(decision.reasons) });
-      return { facts, refusal, retryAfterSeconds: undefined, forward: undefined, rewrite: undefined };
-    }
-    try {
-      // A malformed obligation is a policy error: deny (fail closed).
-      const obligations = obligationsOf(decision);
-      const limited = await this.#deps.rateLimit?.(input, decision);
-      if (limited) {
-        return {
-          facts: { ...facts, refused: limited.error },
-          refusal: limited.error,
-          retryAfterSeconds: limited.retryAfterSeconds,
-          forward: undefined,
-          rewrite: undefined,
-        };
-      }
-      let dropNotification: DropNotification | undefined;
-      if (msg.method === 'subscriptions/listen') {
-        const covered = await this.#authorizeSubscription(req, path, msg, identity);
-        if (covered instanceof SarkError) {
-          return {
-            facts: { ...facts, refused: covered },
-            refusal: covered,
-            retryAfterSeconds: undefined,
-            forward: undefined,
-            rewrite: undefined,
-          };
-        }
-        dropNotification = (n) =>
-          n.method === 'notifications/resources/updated' && !covered.has(String(n.params?.uri ?? ''));
-      }
-      let rewrite = rewriteFor(msg, obligations);
-      if (msg.method?.startsWith('tasks/')) {
-        const tasks = this.#tasks;
-        if (msg.method === 'tasks/list') {
-          rewrite = tasks.listFilter(identity.id);
-        } else if (msg.name !== undefined) {
-          const bound = tasks.get(msg.name);
-          if (bound?.agentId !== identity.id) {
-            const refusal = new SarkError('SARK_POLICY_DENIED', {
-              publicDetail: 'the task does not exist or belongs to another agent (task_not_owned)',
-            });
-            return {
-              facts: { ...facts, refused: refusal },
-              refusal,
-              retryAfterSeconds: undefined,
-              forward: undefined,
-              rewrite: undefined,
-            };
-          }
-          // A task's result is filtered like the answer of the call that created it.
-          if (msg.method === 'tasks/result') rewrite = bound.rewrite;
-        }
-      } else if (msg.kind === 'request' && isTaskAugmented(msg.message)) {
-        rewrite = this.#tasks.binder(identity.id, rewrite);
-      }
-      let forward = msg.message;
-      if (obligations.arguments && 'method' in forward && forward.params) {
-        forward = {
-          ...forward,
-          params: { ...forward.params, arguments: applyArgumentObligation(msg.arguments, obligations.arguments) },
-        };
-      }
-      return {
-        facts,
-        refusal: undefined,
-        retryAfterSeconds: undefined,
-        forward,
-        rewrite,
-        dropNotification,
-      };
-    } catch (err) {
-      const refusal =
-        err instanceof SarkError ? err : new SarkError('SARK_POLICY_MALFORMED', { detail: String(err), cause: err });
-      this.#logPolicyFailure(refusal);
-      return {
-        facts: { ...facts, refused: refusal },
-        refusal,
-        retryAfterSeconds: undefined,
-        forward: undefined,
-        rewrite: undefined,
-      };
-    }
-  }
-
-  /**
-   * MCP 2026-07-28 `subscriptions/listen`: every resource the subscription
-   * covers is authorized like a read; one the agent may not read refuses the
-   * subscription. Resolves with the covered URIs, whose updates may pass.
-   */
-  async #authorizeSubscription(
-    req: IncomingMessage,
-    path: string,
-    msg: McpMessage,
-    identity: Identity,
-  ): Promise<Set<string> | SarkError> {
-    const params = 'params' in msg.message ? msg.message.params : undefined;
-    const uris = (params?.notifications as { resourceSubscriptions?: unknown } | undefined)?.resourceSubscriptions;
-    const covered = new Set<string>();
-    if (!Array.isArray(uris)) return covered;
-    for (const uri of uris) {
-      if (typeof uri !== 'string') {
-        return new SarkError('SARK_INVALID_REQUEST', { publicDetail: 'resource URIs must be strings' });
-      }
-      const read: McpMessage = {
-        ...msg,
-        method: 'resources/read',
-        action: 'gateway:resource:read',
-        name: uri,
-        arguments: undefined,
-      };
-      const d = await this.#deps.decide(buildInput(this.#serverId, read, identity, requestMeta(req, path)));
-      if (!d.allow) {
-        return (
-          d.failure ??
-          new SarkError('SARK_POLICY_DENIED', {
-            publicDetail: `the subscription covers a resource the agent may not read: ${denyText(d.reasons) ?? 'denied'}`,
-          })
-        );
-      }
-      covered.add(uri);
-    }
-    return covered;
-  }
-
   async #forward(
     req: IncomingMessage,
     res: ServerResponse,
@@ -554,24 +375,6 @@ export class Pipeline {
       this.#fail(res, err, id, 'upstream');
       return err instanceof SarkError ? err : new SarkError('SARK_INTERNAL', { cause: err });
     }
-  }
-
-  /**
-   * A policy outage denies every request: log the first failure and then at
-   * most one line a second with the count suppressed, not one per request.
-   */
-  #logPolicyFailure(failure: SarkError): void {
-    const now = Date.now();
-    if (now - this.#lastFailureLogMs < 1000) {
-      this.#suppressedFailures++;
-      return;
-    }
-    this.#deps.logger.warn(
-      { code: failure.code, detail: failure.message, suppressed: this.#suppressedFailures },
-      'no valid policy decision: request denied (fail-closed)',
-    );
-    this.#lastFailureLogMs = now;
-    this.#suppressedFailures = 0;
   }
 
   /** The one mapping from a thrown error to an HTTP answer. */
@@ -603,97 +406,4 @@ export class Pipeline {
     res.setHeader('x-sark-error', err.code);
     sendJson(res, status, errorResponse(id, err.kind.rpcCode, err.safeMessage, data));
   }
-}
-
-function sendJson(res: ServerResponse, status: number, body: string): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-}
-
-function requestMeta(req: IncomingMessage, path: string): RequestMeta {
-  return {
-    requestId: randomUUID(),
-    httpMethod: req.method ?? 'POST',
-    path,
-    clientAddress: req.socket.remoteAddress,
-    userAgent: req.headers['user-agent'],
-    sessionId: req.headers['mcp-session-id'] as string | undefined,
-    transport: 'streamable-http',
-    nowMs: Date.now(),
-  };
-}
-
-/**
- * Headers the upstream sees are derived from the authorized body: for a
- * 2026-07-28 message, Mcp-Method, Mcp-Name and MCP-Protocol-Version are set
- * from it (classify has checked the client's agreed); for earlier eras the
- * routing headers are removed, so nothing behind SARK can route on a value the
- * policy did not see.
- */
-function upstreamHeaders(msg: McpMessage, forwarded: JsonRpcMessage): Record<string, string | null> {
-  if (msg.era !== '2026' || msg.kind === 'response') return { 'mcp-method': null, 'mcp-name': null };
-  const headers: Record<string, string | null> = {
-    'mcp-method': msg.method ?? null,
-    'mcp-name': msg.name ?? null,
-    'mcp-protocol-version': msg.protocolVersion ?? null,
-  };
-  // Mcp-Param-* (SEP-2243): re-derived from the arguments as forwarded, after obligations.
-  const args = ('params' in forwarded ? forwarded.params?.arguments : undefined) as Record<string, unknown> | undefined;
-  for (const key of msg.paramHeaders) {
-    const value = paramHeaderValue(args?.[key]);
-    if (value !== undefined) headers[`mcp-param-${key.toLowerCase()}`] = encodeParamHeader(value);
-  }
-  return headers;
-}
-
-/** GET and DELETE carry no JSON-RPC message; the policy sees them as these actions. */
-function httpPseudoMessage(action: string, headers: HeaderLookup, era: McpMessage['era'] | undefined): McpMessage {
-  return {
-    kind: 'notification',
-    id: null,
-    method: undefined,
-    action,
-    era: era ?? (headers['mcp-session-id'] ? '2025-session' : '2025-stateless'),
-    protocolVersion: headers['mcp-protocol-version']?.[0],
-    name: undefined,
-    arguments: undefined,
-    paramHeaders: [],
-    clientInfo: undefined,
-    clientCapabilities: undefined,
-    message: { jsonrpc: '2.0', method: '' },
-  };
-}
-
-/** A request asking the server to run it as a task (`params.task`, MCP tasks). */
-function isTaskAugmented(m: JsonRpcMessage): boolean {
-  const task = ('params' in m ? m.params : undefined)?.task;
-  return task !== null && typeof task === 'object';
-}
-
-function isModernEnvelope(m: JsonRpcMessage): boolean {
-  const meta = ('params' in m ? m.params : undefined)?._meta as Record<string, unknown> | undefined;
-  const v = meta?.['io.modelcontextprotocol/protocolVersion'];
-  return typeof v === 'string' && MODERN.has(v);
-}
-
-function errorObject(id: JsonRpcId | null, err: SarkError, data: unknown): unknown {
-  return JSON.parse(errorResponse(id, err.kind.rpcCode, err.safeMessage, data));
-}
-
-function refusalData(v: Verdict): Record<string, unknown> {
-  const reasons =
-    v.refusal?.code === 'SARK_POLICY_DENIED' ? v.facts.decision.reasons : [{ code: v.refusal!.kind.reason }];
-  return { reasons, request_id: v.facts.meta.requestId };
-}
-
-function methodLabel(m: unknown): string {
-  const method = (m as { method?: unknown }).method;
-  if (typeof method !== 'string') return 'response';
-  return KNOWN_METHOD_LABELS.has(method) ? method : 'other';
-}
-
-function denyText(reasons: readonly { code: string; message?: string }[]): string | undefined {
-  const first = reasons[0];
-  if (!first) return undefined;
-  return first.message ? `${first.message} (${first.code})` : first.code;
 }
