@@ -94,6 +94,19 @@ interface ProcessSpec {
   readyTimeoutMs?: number;
 }
 
+/**
+ * Services are detached (own process group); should a test process end
+ * without stopping them, this kills them with it, so nothing outlives a run.
+ */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const p of live) {
+    try {
+      if (p.pid !== undefined && p.exitCode === null) process.kill(-p.pid, 'SIGKILL');
+    } catch {}
+  }
+});
+
 async function manage(spec: ProcessSpec): Promise<Service> {
   let proc: ChildProcess | undefined;
   let stopped = false;
@@ -102,7 +115,10 @@ async function manage(spec: ProcessSpec): Promise<Service> {
   async function launch() {
     const { openSync } = await import('node:fs');
     const out = openSync(logPath, 'a');
-    proc = spawn(spec.command, spec.args, { cwd: spec.dir, detached: true, stdio: ['ignore', out, out] });
+    const child = spawn(spec.command, spec.args, { cwd: spec.dir, detached: true, stdio: ['ignore', out, out] });
+    proc = child;
+    live.add(child);
+    child.once('exit', () => live.delete(child));
     try {
       await waitFor(spec.name, spec.ready, spec.readyTimeoutMs ?? 30_000, proc);
     } catch (err) {

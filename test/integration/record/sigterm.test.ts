@@ -24,6 +24,8 @@ async function query(ch: Service, sql: string): Promise<string> {
   return (await res.text()).trim();
 }
 
+const spawned: ChildProcess[] = [];
+
 function serve(args: string[]): Promise<{ proc: ChildProcess; url: string }> {
   const proc = spawn(
     process.execPath,
@@ -62,6 +64,8 @@ describe('audit across SIGTERM', () => {
   });
 
   afterAll(async () => {
+    // Whatever happened in the test, no sidecar outlives it.
+    for (const p of spawned) if (p.exitCode === null) p.kill('SIGKILL');
     ch?.thaw();
     await upstream?.close();
     await ch?.stop();
