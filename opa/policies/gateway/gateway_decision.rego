@@ -233,9 +233,18 @@ default _visible := null
 _visible := visible_tools if input.action == "gateway:tools:list"
 
 # METADATA
-# description: The decision document the sidecar consumes.
+# description: |
+#   The decision document the sidecar consumes. An allowed tools/call takes the
+#   one-body fast path (_allowed_call in gateway_call.rego); every other
+#   message, and every denied call, the full decision below.
 # entrypoint: true
-decision := {
+decision := _allowed_call if _allowed_call
+
+else := _full_decision
+
+# The decision assembled from the individual rules: the reference the fast
+# path is tested against, and the answer for everything but allowed calls.
+_full_decision := {
 	"allow": allow,
 	"reasons": reasons,
 	"obligations": obligations,
