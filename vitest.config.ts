@@ -8,6 +8,8 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    reporters: ['default'],
+    reporters: ['default', 'json'],
+    // Read by .ci/run to print the plain "N passed, N failed" closing line.
+    outputFile: { json: '.tmp/vitest-report.json' },
   },
 });
