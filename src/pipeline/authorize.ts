@@ -92,25 +92,13 @@ export class Authorizer {
       const obligations = obligationsOf(decision);
       const limited = await this.#rateLimit?.(input, decision);
       if (limited) {
-        return {
-          facts: { ...facts, refused: limited.error },
-          refusal: limited.error,
-          retryAfterSeconds: limited.retryAfterSeconds,
-          forward: undefined,
-          rewrite: undefined,
-        };
+        return refused(facts, limited.error, limited.retryAfterSeconds);
       }
       let dropNotification: DropNotification | undefined;
       if (msg.method === 'subscriptions/listen') {
         const covered = await this.#subscription(req, path, msg, identity);
         if (covered instanceof SarkError) {
-          return {
-            facts: { ...facts, refused: covered },
-            refusal: covered,
-            retryAfterSeconds: undefined,
-            forward: undefined,
-            rewrite: undefined,
-          };
+          return refused(facts, covered);
         }
         dropNotification = (n) =>
           n.method === 'notifications/resources/updated' && !covered.has(String(n.params?.uri ?? ''));
@@ -126,13 +114,7 @@ export class Authorizer {
             const refusal = new SarkError('SARK_POLICY_DENIED', {
               publicDetail: 'the task does not exist or belongs to another agent (task_not_owned)',
             });
-            return {
-              facts: { ...facts, refused: refusal },
-              refusal,
-              retryAfterSeconds: undefined,
-              forward: undefined,
-              rewrite: undefined,
-            };
+            return refused(facts, refusal);
           }
           // A task's result is filtered like the answer of the call that created it.
           if (msg.method === 'tasks/result') rewrite = bound.rewrite;
@@ -159,13 +141,7 @@ export class Authorizer {
       const refusal =
         err instanceof SarkError ? err : new SarkError('SARK_POLICY_MALFORMED', { detail: String(err), cause: err });
       this.logPolicyFailure(refusal);
-      return {
-        facts: { ...facts, refused: refusal },
-        refusal,
-        retryAfterSeconds: undefined,
-        forward: undefined,
-        rewrite: undefined,
-      };
+      return refused(facts, refusal);
     }
   }
 
@@ -226,6 +202,11 @@ export class Authorizer {
     this.#lastFailureLogMs = now;
     this.#suppressedFailures = 0;
   }
+}
+
+/** A refusal SARK adds to an allow decision (rate limit, bad obligation, …): audited as a deny with its reason. */
+function refused(facts: AuditFacts, refusal: SarkError, retryAfterSeconds?: number): Verdict {
+  return { facts: { ...facts, refused: refusal }, refusal, retryAfterSeconds, forward: undefined, rewrite: undefined };
 }
 
 export function refusalData(v: Verdict): Record<string, unknown> {
