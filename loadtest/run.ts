@@ -4,17 +4,19 @@
  * loadtest/results/latest.json.
  *
  *   npm run loadtest -- [--duration 10] [--connections 64] [--rate 5000]
- *                       [--scenarios direct,sark_nocache,sark,sark_audit]
+ *                       [--scenarios direct,sark_nocache,sark,sark_redis,sark_audit]
  *                       [--out loadtest/results/latest.json]
  *
  * Scenarios (each SARK in its own process, all on loopback):
  * - direct:        the upstream alone (the floor).
  * - sark_nocache:  SARK with the decision cache off: one OPA query per call.
  * - sark:          SARK as shipped: in-process decision cache in front of OPA.
+ * - sark_redis:    as `sark`, with Redis as the cache's second level.
  * - sark_audit:    as `sark`, plus every decision audited to ClickHouse 18.16.
  * Each gets a closed-loop run (as fast as it goes: throughput) and an
  * open-loop run at the target rate (latency at that load, with
- * coordinated-omission correction). The caller is an authenticated developer
+ * coordinated-omission correction), and the in-process cache's hit ratio
+ * over both, read from SARK's metrics. The caller is an authenticated developer
  * agent; a data overlay lifts the policy's per-agent rate limit on `echo`, or
  * the test would measure 429s.
  */
@@ -23,7 +25,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type Service, startClickHouse, startOpa } from '../test/support/services.ts';
+import { freePort, type Service, startClickHouse, startOpa, startRedis } from '../test/support/services.ts';
 import { type RunResult, run, spawnNode } from './lib.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -32,7 +34,7 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '64' },
     rate: { type: 'string', default: '5000' },
-    scenarios: { type: 'string', default: 'direct,sark_nocache,sark,sark_audit' },
+    scenarios: { type: 'string', default: 'direct,sark_nocache,sark,sark_redis,sark_audit' },
     out: { type: 'string', default: join(ROOT, 'loadtest/results/latest.json') },
   },
 });
@@ -49,16 +51,24 @@ const BODY = JSON.stringify({
 });
 const HEADERS = { 'mcp-protocol-version': '2025-11-25', 'x-api-key': 'loadtest-developer-key-0123456789' };
 const MAIN = join(ROOT, 'src/cli/main.ts');
+const hitRatios: Record<string, number | null> = {};
 
-async function startSark(upstreamUrl: string, opaUrl: string, extra: string[]) {
-  return spawnNode(
+interface Sark {
+  readonly url: string;
+  readonly adminUrl: string;
+  stop(): Promise<void>;
+}
+
+async function startSark(upstreamUrl: string, opaUrl: string, extra: string[]): Promise<Sark> {
+  const adminPort = await freePort();
+  const child = await spawnNode(
     MAIN,
     [
       'serve',
       '--listen',
       '127.0.0.1:0',
       '--admin-listen',
-      '127.0.0.1:0',
+      `127.0.0.1:${adminPort}`,
       '--upstream-url',
       upstreamUrl,
       '--opa-url',
@@ -71,9 +81,26 @@ async function startSark(upstreamUrl: string, opaUrl: string, extra: string[]) {
     ],
     /MCP endpoint \(Streamable HTTP\): (\S+)/,
   );
+  return { url: child.url, adminUrl: `http://127.0.0.1:${adminPort}`, stop: child.stop };
 }
 
-async function measure(name: string, url: string): Promise<Record<string, RunResult>> {
+async function cacheLookups(adminUrl: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${adminUrl}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^sark_decision_cache_lookups_total\{level="(\w+)",result="(\w+)"\} (\S+)$/gm)) {
+    out[`${m[1]}_${m[2]}`] = Number(m[3]);
+  }
+  return out;
+}
+
+/** In-process (l1) hit ratio between two metric readings; null when the cache saw no lookup. */
+function hitRatio(before: Record<string, number>, after: Record<string, number>): number | null {
+  const d = (k: string) => (after[k] ?? 0) - (before[k] ?? 0);
+  const total = d('l1_hit') + d('l1_miss') + d('l1_coalesced');
+  return total === 0 ? null : Math.round((d('l1_hit') / total) * 10_000) / 10_000;
+}
+
+async function measure(name: string, url: string, adminUrl?: string): Promise<Record<string, RunResult>> {
   // The call must be allowed end to end, or we would be measuring refusals.
   const probe = await fetch(url, {
     method: 'POST',
@@ -84,12 +111,14 @@ async function measure(name: string, url: string): Promise<Record<string, RunRes
   if (probe.status !== 200 || !probeBody.result)
     throw new Error(`${name}: probe not allowed: ${JSON.stringify(probeBody)}`);
   await run({ url, body: BODY, headers: HEADERS, connections, durationS: 2 }); // warm-up: JIT, pools, cache
+  const before = adminUrl ? await cacheLookups(adminUrl) : {};
   process.stdout.write(`${name}: closed loop ${durationS}s × ${connections} connections… `);
   const max = await run({ url, body: BODY, headers: HEADERS, connections, durationS });
   process.stdout.write(`${max.reqPerSec} req/s, p95 ${max.latencyMs.p95} ms\n`);
   process.stdout.write(`${name}: open loop at ${rate} req/s… `);
   const atRate = await run({ url, body: BODY, headers: HEADERS, connections, durationS, rate });
   process.stdout.write(`${atRate.reqPerSec} req/s, p50 ${atRate.latencyMs.p50} ms, p95 ${atRate.latencyMs.p95} ms\n`);
+  if (adminUrl) hitRatios[name] = hitRatio(before, await cacheLookups(adminUrl));
   return { [`${name}_max`]: max, [`${name}_at_rate`]: atRate };
 }
 
@@ -99,6 +128,7 @@ async function main() {
   });
   const upstream = await spawnNode(join(ROOT, 'loadtest/upstream.ts'), [], /^(http\S+)$/m);
   let clickhouse: Service | undefined;
+  let redis: Service | undefined;
   const scenarios: Record<string, RunResult> = {};
   let auditRows: number | undefined;
   try {
@@ -106,6 +136,13 @@ async function main() {
     const sarkRuns: [string, () => Promise<string[]>][] = [
       ['sark_nocache', async () => ['--decision-cache-entries', '0', '--audit-file', 'off']],
       ['sark', async () => ['--audit-file', 'off']],
+      [
+        'sark_redis',
+        async () => {
+          redis = await startRedis();
+          return ['--audit-file', 'off', '--redis-url', redis.url];
+        },
+      ],
       [
         'sark_audit',
         async () => {
@@ -128,7 +165,7 @@ async function main() {
       if (!wanted.includes(name)) continue;
       const sark = await startSark(upstream.url, opa.url, await args());
       try {
-        Object.assign(scenarios, await measure(name, sark.url));
+        Object.assign(scenarios, await measure(name, sark.url, sark.adminUrl));
       } finally {
         await sark.stop(); // SIGTERM: the audit queue is flushed within its grace period
       }
@@ -142,6 +179,7 @@ async function main() {
     await upstream.stop();
     await opa.stop();
     await clickhouse?.stop();
+    await redis?.stop();
   }
 
   const sark = scenarios.sark_at_rate;
@@ -160,6 +198,7 @@ async function main() {
     request: 'tools/call echo by an API-key developer agent, allowed by the policy',
     target: { reqPerSec: rate, p95Ms: 50 },
     scenarios,
+    cacheHitRatioL1: hitRatios,
     summary: {
       sarkMaxReqPerSec: scenarios.sark_max?.reqPerSec,
       sarkP95AtRateMs: p95('sark_at_rate'),
