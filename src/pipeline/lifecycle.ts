@@ -157,9 +157,7 @@ export class Pipeline {
     if (v.refusal) {
       this.#deps.recorder.record(auditEvent(this.#serverId, v.facts));
       this.#deps.metrics.requests.labels(label, 'deny').inc();
-      if (v.retryAfterSeconds !== undefined) res.setHeader('retry-after', String(v.retryAfterSeconds));
-      const status = msg.kind === 'notification' && v.refusal.kind.httpStatus === 200 ? 403 : v.refusal.kind.httpStatus;
-      return this.#reply(res, status, msg.id, v.refusal, refusalData(v));
+      return this.#refuse(res, v, msg.id, msg.kind !== 'notification');
     }
     this.#deps.metrics.requests.labels(label, 'allow').inc();
     const upstream = await this.#forward(req, res, msg.id, {
@@ -261,9 +259,7 @@ export class Pipeline {
     this.#deps.recorder.record(auditEvent(this.#serverId, v.facts));
     if (v.refusal) {
       this.#deps.metrics.requests.labels(label, 'deny').inc();
-      if (v.retryAfterSeconds !== undefined) res.setHeader('retry-after', String(v.retryAfterSeconds));
-      const status = v.refusal.kind.httpStatus === 200 ? 403 : v.refusal.kind.httpStatus;
-      return this.#reply(res, status, null, v.refusal, refusalData(v));
+      return this.#refuse(res, v, null, false);
     }
     this.#deps.metrics.requests.labels(label, 'allow').inc();
     await this.#forward(req, res, null, {});
@@ -285,8 +281,7 @@ export class Pipeline {
     this.#deps.recorder.record(auditEvent(this.#serverId, v.facts));
     if (v.refusal) {
       this.#deps.metrics.requests.labels('legacy:sse', 'deny').inc();
-      const status = v.refusal.kind.httpStatus === 200 ? 403 : v.refusal.kind.httpStatus;
-      return this.#reply(res, status, null, v.refusal, refusalData(v));
+      return this.#refuse(res, v, null, false);
     }
     this.#deps.metrics.requests.labels('legacy:sse', 'allow').inc();
     try {
@@ -340,10 +335,7 @@ export class Pipeline {
     if (v.refusal) {
       this.#deps.recorder.record(auditEvent(this.#serverId, v.facts));
       this.#deps.metrics.requests.labels(label, 'deny').inc();
-      if (msg.kind !== 'request') {
-        const status = v.refusal.kind.httpStatus === 200 ? 403 : v.refusal.kind.httpStatus;
-        return this.#reply(res, status, null, v.refusal, refusalData(v));
-      }
+      if (msg.kind !== 'request') return this.#refuse(res, v, null, false);
       legacy.inject(session, errorObject(msg.id, v.refusal, refusalData(v)));
       res.setHeader('x-sark-error', v.refusal.code);
       res.writeHead(202, { 'content-type': 'text/plain', 'content-length': 8 }).end('Accepted');
@@ -375,6 +367,19 @@ export class Pipeline {
       this.#fail(res, err, id, 'upstream');
       return err instanceof SarkError ? err : new SarkError('SARK_INTERNAL', { cause: err });
     }
+  }
+
+  /**
+   * Answers a refused message. A request gets its JSON-RPC error with the
+   * refusal's status (HTTP 200 for policy refusals, so MCP clients surface
+   * them as the call's error); what is not a request — a notification, a
+   * stream, a session end — has no call to fail, and gets 403 instead of 200.
+   */
+  #refuse(res: ServerResponse, v: Verdict, id: JsonRpcId | null, isRequest: boolean): void {
+    const refusal = v.refusal!;
+    if (v.retryAfterSeconds !== undefined) res.setHeader('retry-after', String(v.retryAfterSeconds));
+    const status = !isRequest && refusal.kind.httpStatus === 200 ? 403 : refusal.kind.httpStatus;
+    this.#reply(res, status, id, refusal, refusalData(v));
   }
 
   /** The one mapping from a thrown error to an HTTP answer. */
