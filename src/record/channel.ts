@@ -28,6 +28,8 @@ import type { AuditSpool } from './spool.ts';
 export interface AuditSink {
   /** Metric label and log name: clickhouse, splunk, datadog. */
   readonly name: string;
+  /** The most events one `send` may carry (an intake's payload limit); unset: auditBatchSize decides. */
+  readonly maxBatch?: number;
   /** Delivers the whole batch or throws; must honour `signal`. */
   send(events: readonly AuditEvent[], signal: AbortSignal): Promise<void>;
   close(): Promise<void>;
@@ -193,6 +195,12 @@ export class AuditChannel {
       }
       if (this.#queue.length < batchSize && !this.#flushDue && !this.#closing) return;
       const events = this.#queue.take(batchSize);
+      // The due flush is served once what waited is taken; events recorded
+      // while this batch is in flight wait for the next tick or a full batch.
+      // (Clearing it only on an empty queue sent back-to-back small batches
+      // under steady load: an insert per round trip, each one costing
+      // ClickHouse a part.)
+      if (this.#queue.length === 0) this.#flushDue = false;
       this.#m.depth.set(this.#queue.length);
       if (await this.#send(events)) {
         this.#m.sent.inc(events.length);

@@ -14,8 +14,11 @@ class FakeSink implements AuditSink {
   readonly name = 'fake';
   readonly batches: string[][] = [];
   mode: 'up' | 'down' | 'hang' = 'up';
+  /** Time each send takes, like a round trip to a real sink. */
+  latencyMs = 0;
   async send(events: readonly AuditEvent[], signal: AbortSignal): Promise<void> {
     if (this.mode === 'down') throw new Error('connection refused');
+    if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
     if (this.mode === 'hang') {
       await new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
     }
@@ -34,7 +37,7 @@ afterEach(() => {
 
 async function channel(
   sink: FakeSink,
-  opts: { maxBytes?: number; batchSize?: number; maxQueueEvents?: number; dir?: string } = {},
+  opts: { maxBytes?: number; batchSize?: number; maxQueueEvents?: number; dir?: string; flushIntervalMs?: number } = {},
 ) {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'sark-channel-'));
   if (!opts.dir) dirs.push(dir);
@@ -48,7 +51,7 @@ async function channel(
     metrics,
     logger: log.logger,
     batchSize: opts.batchSize ?? 10,
-    flushIntervalMs: 20,
+    flushIntervalMs: opts.flushIntervalMs ?? 20,
     maxQueueEvents: opts.maxQueueEvents ?? 10_000,
     sendTimeoutMs: 200,
     backoffMinMs: 10,
@@ -67,6 +70,23 @@ async function channel(
 }
 
 describe('audit channel', () => {
+  it('under steady load sends one batch per flush interval, not one per round trip', async () => {
+    const sink = new FakeSink();
+    sink.latencyMs = 15;
+    const { ch } = await channel(sink, { batchSize: 100_000, flushIntervalMs: 200 });
+    const started = Date.now();
+    let sent = 0;
+    while (Date.now() - started < 1_000) {
+      ch.record(auditEvent());
+      sent++;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await until('all delivered', () => sink.delivered.length === sent);
+    // ~5 ticks in the second, plus the last partial flush; back-to-back sends would be ~60.
+    expect(sink.batches.length).toBeLessThanOrEqual(8);
+    await ch.close(100);
+  });
+
   it('sends full batches by size and the rest by time', async () => {
     const sink = new FakeSink();
     const { ch, value } = await channel(sink);
