@@ -237,7 +237,7 @@ export const fields = [
     'policy-revision-poll-ms',
     'integer',
     int(0, 3_600_000).default(1_000),
-    'How often to read the bundle revisions OPA reports (/v1/data/system/bundles), in ms; a change empties the cache. 0: never.',
+    'How often to read the bundle revisions OPA reports (/v1/data/system/bundles), in ms; a change empties the decision cache; audit events carry it. 0: never.',
   ),
   field(
     'breakerErrorPercent',
@@ -414,8 +414,8 @@ export const fields = [
     'auditBatchSize',
     'audit-batch-size',
     'integer',
-    int(1, 100_000).default(1000),
-    'Audit events per batch sent to a sink (Datadog batches are capped at 1000).',
+    int(1, 100_000).default(20_000),
+    'Most audit events per batch sent to a sink; a batch also leaves every auditFlushIntervalMs. ClickHouse pays per insert, so batches are large; Splunk and Datadog batches are capped at 1000.',
   ),
   field(
     'auditFlushIntervalMs',

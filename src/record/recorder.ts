@@ -14,7 +14,7 @@ import { type AuditRecorder, createFileRecorder, nullRecorder } from './audit.ts
 import { AuditChannel, type AuditSink } from './channel.ts';
 import { createClickHouseSink } from './clickhouse.ts';
 import type { AuditEvent } from './event.ts';
-import { createDatadogSink, createSplunkSink, DATADOG_MAX_ENTRIES } from './siem.ts';
+import { createDatadogSink, createSplunkSink } from './siem.ts';
 import { AuditSpool } from './spool.ts';
 
 export const DEFAULT_AUDIT_FILE = 'sark-audit.ndjson';
@@ -118,8 +118,7 @@ export async function createAuditRecorder(
           spool,
           metrics,
           logger,
-          batchSize:
-            sink.name === 'datadog' ? Math.min(config.auditBatchSize, DATADOG_MAX_ENTRIES) : config.auditBatchSize,
+          batchSize: Math.min(config.auditBatchSize, sink.maxBatch ?? config.auditBatchSize),
           flushIntervalMs: config.auditFlushIntervalMs,
           maxQueueEvents: config.auditQueueMaxEvents,
           sendTimeoutMs: config.auditSendTimeoutMs,

@@ -18,6 +18,12 @@ export interface SplunkHecOptions {
   readonly host?: string | undefined;
 }
 
+/**
+ * Events per HEC request: ~0.5 MB, well under the collector's
+ * max_content_length, and each batch is encoded in one go on the event loop.
+ */
+export const SPLUNK_MAX_EVENTS = 1000;
+
 /** Splunk HEC: POST /services/collector/event, `Authorization: Splunk <token>`, concatenated event objects. */
 export function createSplunkSink(options: SplunkHecOptions): AuditSink {
   const url = new URL(options.url);
@@ -32,6 +38,7 @@ export function createSplunkSink(options: SplunkHecOptions): AuditSink {
   };
   return {
     name: 'splunk',
+    maxBatch: SPLUNK_MAX_EVENTS,
     async send(events, signal) {
       let body = '';
       for (const e of events) body += `${JSON.stringify({ time: e.ts_ms / 1000, ...meta, event: e })}\n`;
@@ -67,6 +74,7 @@ export function createDatadogSink(options: DatadogLogsOptions): AuditSink {
   const host = options.host ?? hostname();
   return {
     name: 'datadog',
+    maxBatch: DATADOG_MAX_ENTRIES,
     async send(events, signal) {
       // The message is the event as JSON: Datadog parses JSON messages into attributes.
       const logs = events.map((e) => ({
