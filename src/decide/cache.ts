@@ -22,7 +22,7 @@ import { SarkError } from '../errors.ts';
 import type { DecideMetrics } from '../observe/metrics.ts';
 import { argumentsKey, baseKey, cacheDirective, type TtlCaps } from './cache-key.ts';
 import { toDecision } from './decision.ts';
-import type { PolicyEngine } from './engine.ts';
+import type { Lookup, PolicyEngine } from './engine.ts';
 import type { PolicyInput } from './input.ts';
 import { BoundedLru } from './lru.ts';
 import type { RedisLink } from './redis.ts';
@@ -49,6 +49,8 @@ interface Stored {
 const UNAVAILABLE = new Set(['SARK_POLICY_TIMEOUT', 'SARK_POLICY_UNAVAILABLE', 'SARK_POLICY_CIRCUIT_OPEN']);
 
 export interface DecisionCache extends PolicyEngine {
+  /** `evaluate`, telling whether the answer came from the cache (for the audit's cache_hit). */
+  lookup(input: PolicyInput): Promise<Lookup>;
   /** Empties the in-process level (the revision change does it on its own). */
   clear(): void;
 }
@@ -62,7 +64,7 @@ export function createDecisionCache(
 ): DecisionCache {
   const l1 = new BoundedLru<Cached>(options.maxEntries, options.maxBytes);
   const keepMs = options.degradedMode ? options.degradedMaxStaleMs : 0;
-  const flights = new Map<string, Promise<unknown>>();
+  const flights = new Map<string, Promise<Lookup>>();
   const lookups = {
     l1Hit: metrics.cacheLookups.labels('l1', 'hit'),
     l1Miss: metrics.cacheLookups.labels('l1', 'miss'),
@@ -138,11 +140,11 @@ export function createDecisionCache(
     });
   }
 
-  async function miss(input: PolicyInput, rev: string, base: string, full: string, now: number): Promise<unknown> {
+  async function miss(input: PolicyInput, rev: string, base: string, full: string, now: number): Promise<Lookup> {
     const remote = await fromL2(base, full, now);
     if (remote) {
       lookups.l2Hit.inc();
-      return remote;
+      return { value: remote, hit: true };
     }
     if (redis) lookups.l2Miss.inc();
     let result: unknown;
@@ -153,7 +155,7 @@ export function createDecisionCache(
         const stale = fromL1(base, full, Date.now(), false);
         if (stale) {
           lookups.stale.inc();
-          return stale;
+          return { value: stale, hit: true };
         }
       }
       throw err;
@@ -161,10 +163,11 @@ export function createDecisionCache(
     // A revision change while the engine answered: the answer may belong to
     // either revision, so it is not stored (the next request asks again).
     if (revision.current === rev) store(base, full, result, Date.now());
-    return result;
+    return { value: result, hit: false };
   }
 
-  async function evaluate(input: PolicyInput): Promise<unknown> {
+  // Concurrent misses share the leader's answer, and its hit flag with it.
+  async function lookup(input: PolicyInput): Promise<Lookup> {
     const now = Date.now();
     const rev = revision.current;
     const base = baseKey(rev, input);
@@ -172,7 +175,7 @@ export function createDecisionCache(
     const cached = fromL1(base, full, now, true);
     if (cached) {
       lookups.l1Hit.inc();
-      return cached;
+      return { value: cached, hit: true };
     }
     const inflight = flights.get(full);
     if (inflight) {
@@ -191,7 +194,8 @@ export function createDecisionCache(
 
   return {
     name: engine.name,
-    evaluate,
+    lookup,
+    evaluate: async (input) => (await lookup(input)).value,
     probe: () => engine.probe(),
     clear() {
       l1.clear();

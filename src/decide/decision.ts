@@ -18,12 +18,16 @@ export interface Decision {
   readonly document: Readonly<Record<string, unknown>> | undefined;
   /** Set when the decision is a fail-closed deny (no valid policy answer). */
   readonly failure: SarkError | undefined;
+  /** Served by the decision cache (either level) rather than evaluated for this request. */
+  readonly cacheHit?: boolean;
+  /** The policy revision that decided (bundle revisions, or the embedded build's digest), when known. */
+  readonly policyRevision?: string | null;
 }
 
 const REASON_CODE = /^[a-z][a-z0-9_.:-]{0,63}$/;
 
 /** Validates a policy result (the value of OPA's `result`). Throws SARK_POLICY_MALFORMED. */
-export function toDecision(result: unknown): Decision {
+export function toDecision(result: unknown, cacheHit = false, policyRevision: string | null = null): Decision {
   if (result === undefined) {
     throw new SarkError('SARK_POLICY_MALFORMED', {
       detail: 'the decision is undefined (no rule matched, or wrong path)',
@@ -53,15 +57,22 @@ export function toDecision(result: unknown): Decision {
       reasons.push(typeof msg === 'string' ? { code: (r as Reason).code, message: msg } : { code: (r as Reason).code });
     }
   }
-  return { allow: doc.allow, reasons, document: doc, failure: undefined };
+  return { allow: doc.allow, reasons, document: doc, failure: undefined, cacheHit, policyRevision };
 }
 
-export function failClosed(err: unknown): Decision {
+export function failClosed(err: unknown, policyRevision: string | null = null): Decision {
   const failure =
     err instanceof SarkError && err.code.startsWith('SARK_POLICY_')
       ? err
       : new SarkError('SARK_POLICY_UNAVAILABLE', { detail: (err as Error)?.message ?? String(err), cause: err });
-  return { allow: false, reasons: [{ code: failure.kind.reason }], document: undefined, failure };
+  return {
+    allow: false,
+    reasons: [{ code: failure.kind.reason }],
+    document: undefined,
+    failure,
+    cacheHit: false,
+    policyRevision,
+  };
 }
 
 /** The reason label for metrics and audit: the first policy reason, or the failure's. */

@@ -10,7 +10,7 @@ import type { SarkConfig } from '../config/schema.ts';
 import type { Logger } from '../observe/logger.ts';
 import type { SarkMetrics } from '../observe/metrics.ts';
 import { createPolicyBreaker } from './breaker.ts';
-import { createDecisionCache } from './cache.ts';
+import { createDecisionCache, type DecisionCache } from './cache.ts';
 import { createDecide, type Decide, type PolicyEngine } from './engine.ts';
 import { createRateLimit, type RateLimit } from './rate-limit.ts';
 import { createRedisLink } from './redis.ts';
@@ -57,20 +57,24 @@ export async function createPolicyPath(
         )
       : engine;
 
+  // The revision keys the cache and labels every audit event, so it is followed even with the cache off.
+  let clear = () => {};
+  const revision = createPolicyRevision(
+    { opaUrl: config.opaUrl, pollMs: config.policyRevisionPollMs, timeoutMs: Math.max(config.opaTimeoutMs, 1_000) },
+    redis,
+    (source) => {
+      m.cacheInvalidations.labels(source).inc();
+      clear();
+    },
+    logger,
+  );
+  await revision.refresh();
+  const fixed = engine.revision ?? null;
+  const label = () => revision.label ?? fixed;
+
   let cached: PolicyEngine = guarded;
-  let closeRevision = () => {};
+  let lookup: DecisionCache['lookup'] | undefined;
   if (config.decisionCacheEntries > 0) {
-    let clear = () => {};
-    const revision = createPolicyRevision(
-      { opaUrl: config.opaUrl, pollMs: config.policyRevisionPollMs, timeoutMs: Math.max(config.opaTimeoutMs, 1_000) },
-      redis,
-      (source) => {
-        m.cacheInvalidations.labels(source).inc();
-        clear();
-      },
-      logger,
-    );
-    await revision.refresh();
     const cache = createDecisionCache(
       guarded,
       {
@@ -86,15 +90,15 @@ export async function createPolicyPath(
       m,
     );
     clear = () => cache.clear();
-    closeRevision = () => revision.close();
     cached = cache;
+    lookup = cache.lookup;
   }
 
   return {
-    decide: createDecide(cached, metrics),
+    decide: createDecide(cached, metrics, { lookup, revision: label }),
     rateLimit: createRateLimit(redis, m),
     async close() {
-      closeRevision();
+      revision.close();
       await cached.close();
       await redis?.close();
     },

@@ -22,6 +22,11 @@ export interface PolicyRevisionOptions {
 export interface PolicyRevision {
   /** The current revision string (part of every cache key). */
   readonly current: string;
+  /**
+   * The same for people: OPA's bundle revisions (`name=revision,…`), with
+   * `epoch=<n>` when an operator epoch is set; null before OPA has answered.
+   */
+  readonly label: string | null;
   /** Reads OPA once now; resolves when done (never rejects). */
   refresh(): Promise<void>;
   close(): void;
@@ -46,9 +51,11 @@ export function createPolicyRevision(
   let opaRevision = '';
   let epoch = '';
   let current = '|';
+  let label: string | null = null;
   const update = (source: 'revision' | 'channel') => {
     const next = `${opaRevision}|${epoch}`;
     if (next === current) return;
+    label = [opaRevision, epoch && `epoch=${epoch}`].filter(Boolean).join(',') || null;
     logger.info({ from: current, to: next, source }, 'policy revision changed; decision cache emptied');
     current = next;
     onChange(source);
@@ -111,6 +118,9 @@ export function createPolicyRevision(
   return {
     get current() {
       return current;
+    },
+    get label() {
+      return label;
     },
     refresh,
     close() {

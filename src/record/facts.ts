@@ -39,8 +39,7 @@ function ms(v: number): number {
 export function auditEvent(serverId: string, f: AuditFacts): AuditEvent {
   const { meta, msg, identity, decision, refused, upstream } = f;
   const method = msg.method ?? null;
-  const facts = decision as Decision & { cacheHit?: unknown; policyRevision?: unknown };
-  const revision = facts.policyRevision ?? decision.document?.policy_revision;
+  const revision = decision.policyRevision ?? decision.document?.policy_revision;
   return {
     schema_version: AUDIT_SCHEMA_VERSION,
     ts_ms: meta.nowMs,
@@ -57,7 +56,7 @@ export function auditEvent(serverId: string, f: AuditFacts): AuditEvent {
     decision: decision.allow && refused === undefined ? 'allow' : 'deny',
     reasons: refused === undefined ? decision.reasons.map((r) => r.code) : [refused.kind.reason],
     policy_revision: typeof revision === 'string' ? revision : null,
-    cache_hit: facts.cacheHit === true,
+    cache_hit: decision.cacheHit === true,
     total_ms: ms(performance.now() - f.t0),
     policy_ms: ms(f.policyMs),
     upstream_ms: upstream === undefined || upstream instanceof SarkError ? null : ms(upstream.headersMs),

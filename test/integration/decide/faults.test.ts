@@ -8,7 +8,7 @@
  *  - the breaker and cache metrics show what happened;
  *  - service recovers within the configured time once the fault is gone.
  */
-import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -96,6 +96,7 @@ describe('policy path under faults (real OPA, Redis, MCP server)', () => {
   let upstream: DemoServer;
   let sidecar: Sidecar;
   let bundle: string;
+  let auditDir: string;
   const allOutcomes: Outcome[] = [];
 
   async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
@@ -135,6 +136,7 @@ describe('policy path under faults (real OPA, Redis, MCP server)', () => {
     walk(join(ROOT, 'opa/policies'), join(bundle, 'policies'));
     cpSync(join(ROOT, 'opa/data/data.json'), join(bundle, 'data.json'));
     writeBundle(bundle, 'r1');
+    auditDir = mkdtempSync(join(tmpdir(), 'sark-audit-'));
     [opa, redis, upstream] = await Promise.all([
       startOpa({ paths: [bundle], args: ['--bundle', '--watch'] }),
       startRedis(),
@@ -163,6 +165,8 @@ describe('policy path under faults (real OPA, Redis, MCP server)', () => {
       String(REVISION_POLL_MS),
       '--decision-cache-max-deny-ttl-ms',
       '1000',
+      '--audit-file',
+      join(auditDir, 'audit.ndjson'),
     ]);
     await waitFor('redis link', async () => (await metric('sark_redis_up')) === 1, 10_000);
   });
@@ -172,6 +176,7 @@ describe('policy path under faults (real OPA, Redis, MCP server)', () => {
     await upstream?.close();
     await Promise.all([opa?.stop(), redis?.stop()]);
     if (bundle) rmSync(bundle, { recursive: true, force: true });
+    if (auditDir) rmSync(auditDir, { recursive: true, force: true });
   });
 
   it('warm: repeated decisions are served from the cache', async () => {
@@ -295,6 +300,17 @@ describe('policy path under faults (real OPA, Redis, MCP server)', () => {
       async () => (await metric('sark_decision_cache_invalidations_total', { source: 'revision' })) > invalidations + 1,
       15_000,
     );
+    // Each audit event names the bundle revision that decided it, and whether the cache answered.
+    const events = readFileSync(join(auditDir, 'audit.ndjson'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { policy_revision: string | null; cache_hit: boolean; tool: string | null });
+    const revisions = new Set(events.map((e) => e.policy_revision?.match(/=(r\d)\b/)?.[1]));
+    expect(revisions).toContain('r1');
+    expect(revisions).toContain('r2');
+    expect(revisions).not.toContain(undefined);
+    expect(events.some((e) => e.cache_hit)).toBe(true);
+    expect(events.some((e) => !e.cache_hit)).toBe(true);
   });
   it('rate limit: past the obligation the call gets HTTP 429 + Retry-After and never reaches the upstream', async () => {
     const call = (id: number) =>

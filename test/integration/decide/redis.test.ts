@@ -104,7 +104,7 @@ describe('decision cache and rate limits on a real Redis', () => {
 
   it('a decision made by one sidecar is an l2 hit for another (one policy call)', async () => {
     const [a, b] = [await make(50), await make(50)];
-    const rev = { current: 'r1|', refresh: async () => {}, close: () => {} };
+    const rev = { current: 'r1|', label: null, refresh: async () => {}, close: () => {} };
     const ea = countingEngine();
     const eb = countingEngine();
     const ca = createDecisionCache(ea.engine, OPTIONS, rev, a.link, a.metrics.decide);
@@ -121,7 +121,7 @@ describe('decision cache and rate limits on a real Redis', () => {
 
   it('argument-scoped decisions are shared per argument set (vary marker)', async () => {
     const [a, b] = [await make(50), await make(50)];
-    const rev = { current: 'r-args|', refresh: async () => {}, close: () => {} };
+    const rev = { current: 'r-args|', label: null, refresh: async () => {}, close: () => {} };
     const ea = countingEngine('arguments');
     const eb = countingEngine('arguments');
     const ca = createDecisionCache(ea.engine, OPTIONS, rev, a.link, a.metrics.decide);
@@ -142,7 +142,7 @@ describe('decision cache and rate limits on a real Redis', () => {
     const cache = createDecisionCache(
       e.engine,
       OPTIONS,
-      { current: 'frozen|', refresh: async () => {}, close: () => {} },
+      { current: 'frozen|', label: null, refresh: async () => {}, close: () => {} },
       s.link,
       s.metrics.decide,
     );
@@ -167,7 +167,7 @@ describe('decision cache and rate limits on a real Redis', () => {
   it('Redis killed: cache and engine go on; restarted: the link reconnects and l2 is used again', async () => {
     const s = await make(50);
     const e = countingEngine();
-    const rev = { current: 'restart|', refresh: async () => {}, close: () => {} };
+    const rev = { current: 'restart|', label: null, refresh: async () => {}, close: () => {} };
     const cache = createDecisionCache(e.engine, OPTIONS, rev, s.link, s.metrics.decide);
     await redis.kill();
     await waitFor('link down', async () => !s.link.ready, 10_000);

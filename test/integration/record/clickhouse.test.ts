@@ -162,11 +162,33 @@ describe('ClickHouse audit sink', () => {
         { traceparent: `00-${trace}-00f067aa0ba902b7-01` },
       );
     }
+    // The same call three times: the policy's decision is cached after the first.
+    const repeatTrace = '5bf92f3577b34da6a3ce929d0e0e4736';
+    for (let i = 0; i < 3; i++) {
+      await rawPost(
+        sidecar.mcpUrl,
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id: i,
+          method: 'tools/call',
+          params: { name: 'echo', arguments: { text: 'same' } },
+        }),
+        { traceparent: `00-${repeatTrace}-00f067aa0ba902b7-01` },
+      );
+    }
     await sidecar.close(); // flushes the queue within the grace period
     sidecar = undefined;
+    const repeated = await rows<any>(
+      `SELECT cache_hit, policy_revision FROM sark.audit_events FINAL WHERE trace_id = '${repeatTrace}' ORDER BY ts_ms`,
+    );
+    expect(repeated.map((r) => r.cache_hit)).toEqual([0, 1, 1]);
     const got = await rows<any>(`SELECT * FROM sark.audit_events FINAL WHERE trace_id = '${trace}' ORDER BY ts_ms`);
     expect(got).toHaveLength(N);
     expect(new Set(got.map((r) => r.request_id)).size).toBe(N);
+    // The embedded policy's revision is its build digest; every decision names it.
+    expect(new Set([...got, ...repeated].map((r) => r.policy_revision))).toEqual(
+      new Set([expect.stringMatching(/^embedded:[0-9a-f]{12}$/)]),
+    );
     const denied = got.filter((r) => r.tool === 'delete_file');
     expect(denied).toHaveLength(N / 3);
     for (const r of denied) {

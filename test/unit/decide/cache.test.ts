@@ -80,6 +80,9 @@ function revision(initial = 'r1') {
     get current() {
       return current;
     },
+    get label() {
+      return current;
+    },
     refresh: async () => {},
     close: () => {},
     set(v) {
@@ -165,6 +168,23 @@ describe('decision cache (in-process level)', () => {
     expect(f.calls).toBe(3);
     expect(await lookups(metrics, 'l1', 'hit')).toBe(1);
     expect(await lookups(metrics, 'l1', 'miss')).toBe(3);
+  });
+
+  it('lookup says whether the cache answered, and createDecide passes it and the revision on', async () => {
+    const f = fakeEngine(() => allowTool);
+    const metrics = createMetrics();
+    const rev = revision('bundle=r7');
+    const cache = createDecisionCache(f.engine, OPTIONS, rev, undefined, metrics.decide);
+    expect(await cache.lookup(input('echo'))).toEqual({ value: allowTool, hit: false });
+    expect(await cache.lookup(input('echo'))).toEqual({ value: allowTool, hit: true });
+    const decide = createDecide(cache, metrics, { lookup: cache.lookup, revision: () => rev.label });
+    const first = await decide(input('add'));
+    const again = await decide(input('add'));
+    expect([first.cacheHit, again.cacheHit]).toEqual([false, true]);
+    expect(again.policyRevision).toBe('bundle=r7');
+    f.breakWith(new SarkError('SARK_POLICY_TIMEOUT'));
+    const failed = await decide(input('get_time'));
+    expect([failed.allow, failed.cacheHit, failed.policyRevision]).toEqual([false, false, 'bundle=r7']);
   });
 
   it('argument-scoped decisions are keyed on canonical arguments', async () => {

@@ -30,6 +30,18 @@ describe('decision contract (fail closed)', () => {
     expect(() => toDecision(value)).toThrow(SarkError);
   });
 
+  it('a decision carries the engine revision and no cache hit when no cache is in front', async () => {
+    const metrics = createMetrics();
+    const fixed: PolicyEngine = { ...engine(async () => ({ allow: true })), revision: 'embedded:0123456789ab' };
+    const d = await createDecide(fixed, metrics)({} as PolicyInput);
+    expect([d.allow, d.cacheHit, d.policyRevision]).toEqual([true, false, 'embedded:0123456789ab']);
+    const unknown = await createDecide(
+      engine(async () => undefined),
+      metrics,
+    )({} as PolicyInput);
+    expect([unknown.allow, unknown.policyRevision]).toEqual([false, null]);
+  });
+
   it('every engine failure becomes a deny with its reason', async () => {
     const metrics = createMetrics();
     const input = {} as PolicyInput;
