@@ -4,7 +4,22 @@
  * p95), and percentile maths.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { freePort } from '../test/support/services.ts';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+export const MAIN = join(ROOT, 'src/cli/main.ts');
+
+/** The load test's call: an echo by an API-key developer agent (loadtest/fixtures/keys.json), allowed by the policy. */
+export const BODY = JSON.stringify({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'tools/call',
+  params: { name: 'echo', arguments: { text: 'load test' } },
+});
+export const HEADERS = { 'mcp-protocol-version': '2025-11-25', 'x-api-key': 'loadtest-developer-key-0123456789' };
 
 export interface Child {
   readonly url: string;
@@ -53,6 +68,66 @@ export function spawnNode(
       reject(new Error(`${script} exited with ${code}:\n${out}\n${err}`));
     });
   });
+}
+
+export interface Sark {
+  readonly url: string;
+  readonly adminUrl: string;
+  readonly proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** `sark serve` in front of `upstreamUrl`, deciding with the OPA server at `opaUrl`; logs at warn only. */
+export async function startSark(upstreamUrl: string, opaUrl: string, extra: string[]): Promise<Sark> {
+  const adminPort = await freePort();
+  const child = await spawnNode(
+    MAIN,
+    [
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--admin-listen',
+      `127.0.0.1:${adminPort}`,
+      '--upstream-url',
+      upstreamUrl,
+      '--opa-url',
+      opaUrl,
+      '--api-keys-file',
+      join(ROOT, 'loadtest/fixtures/keys.json'),
+      '--log-level',
+      'warn',
+      ...extra,
+    ],
+    /MCP endpoint \(Streamable HTTP\): (\S+)/,
+  );
+  return { url: child.url, adminUrl: `http://127.0.0.1:${adminPort}`, proc: child.proc, stop: child.stop };
+}
+
+/**
+ * CPU seconds (user + system) used so far by every process whose command line
+ * contains `needle` (Linux /proc; 0 elsewhere). Lets a benchmark charge work
+ * to SARK or to ClickHouse.
+ */
+export function cpuSeconds(needle: string | number): number {
+  const tick = 100; // USER_HZ on Linux
+  let total = 0;
+  let pids: string[];
+  try {
+    pids = typeof needle === 'number' ? [String(needle)] : readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+  } catch {
+    return 0;
+  }
+  for (const pid of pids) {
+    try {
+      if (typeof needle === 'string' && !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle)) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) / tick; // utime, stime (fields 14 and 15)
+    } catch {
+      // The process ended between the listing and the read.
+    }
+  }
+  return total;
 }
 
 export interface RunOptions {

@@ -25,8 +25,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { freePort, type Service, startClickHouse, startOpa, startRedis } from '../test/support/services.ts';
-import { type RunResult, run, spawnNode } from './lib.ts';
+import { type Service, startClickHouse, startOpa, startRedis } from '../test/support/services.ts';
+import { BODY, HEADERS, MAIN, type RunResult, run, spawnNode, startSark } from './lib.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const { values } = parseArgs({
@@ -43,46 +43,7 @@ const connections = Number(values.connections);
 const rate = Number(values.rate);
 const wanted = values.scenarios!.split(',');
 
-const BODY = JSON.stringify({
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'tools/call',
-  params: { name: 'echo', arguments: { text: 'load test' } },
-});
-const HEADERS = { 'mcp-protocol-version': '2025-11-25', 'x-api-key': 'loadtest-developer-key-0123456789' };
-const MAIN = join(ROOT, 'src/cli/main.ts');
 const hitRatios: Record<string, number | null> = {};
-
-interface Sark {
-  readonly url: string;
-  readonly adminUrl: string;
-  stop(): Promise<void>;
-}
-
-async function startSark(upstreamUrl: string, opaUrl: string, extra: string[]): Promise<Sark> {
-  const adminPort = await freePort();
-  const child = await spawnNode(
-    MAIN,
-    [
-      'serve',
-      '--listen',
-      '127.0.0.1:0',
-      '--admin-listen',
-      `127.0.0.1:${adminPort}`,
-      '--upstream-url',
-      upstreamUrl,
-      '--opa-url',
-      opaUrl,
-      '--api-keys-file',
-      join(ROOT, 'loadtest/fixtures/keys.json'),
-      '--log-level',
-      'warn',
-      ...extra,
-    ],
-    /MCP endpoint \(Streamable HTTP\): (\S+)/,
-  );
-  return { url: child.url, adminUrl: `http://127.0.0.1:${adminPort}`, stop: child.stop };
-}
 
 async function cacheLookups(adminUrl: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${adminUrl}/metrics`)).text();
