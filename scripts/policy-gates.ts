@@ -16,6 +16,7 @@ import { requireOpa } from './tools.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const MIN_COVERAGE = 90;
+const TEST_TIMEOUT = '60s';
 const POLICY_PATHS = ['opa/policies', 'opa/data'];
 // The schemas are mounted as data for contract_test.rego (json.match_schema).
 const SCHEMA_DATA = [
@@ -64,11 +65,13 @@ function main(): void {
   if (check.status !== 0) fail('opa check --strict --schema opa/schemas', check.stdout + check.stderr);
   pass('opa check --strict --schema opa/schemas');
 
-  const tests = run(opa, ['test', ...POLICY_PATHS, ...SCHEMA_DATA, '--var-values']);
+  // The table-driven equivalence tests take ~1-2 s each; on a loaded CI machine
+  // OPA's 5 s default per test is too tight (the coverage run is slower still).
+  const tests = run(opa, ['test', ...POLICY_PATHS, ...SCHEMA_DATA, '--var-values', '--timeout', TEST_TIMEOUT]);
   if (tests.status !== 0) fail('opa test', tests.stdout + tests.stderr);
   pass('opa test', tests.stdout.trim().split('\n').at(-1) ?? '');
 
-  const cov = run(opa, ['test', ...POLICY_PATHS, ...SCHEMA_DATA, '--coverage']);
+  const cov = run(opa, ['test', ...POLICY_PATHS, ...SCHEMA_DATA, '--coverage', '--timeout', TEST_TIMEOUT]);
   const report = JSON.parse(cov.stdout) as Coverage;
   const low: string[] = [];
   for (const [file, entry] of Object.entries(report.files).sort()) {

@@ -268,12 +268,16 @@ _secret_ancestor(path) if {
 }
 
 # RFC 6901 JSON Pointer.
-_pointer(path) := concat("", [concat("/", ["", _pointer_segment(segment)]) | some segment in path])
+_pointer(path) := concat("/", array.concat([""], [_pointer_segment(segment) | some segment in path]))
 
-_pointer_segment(segment) := replace(replace(segment, "~", "~0"), "/", "~1") if is_string(segment)
-
-# Array indices (walk paths hold integers for them).
-_pointer_segment(segment) := format_int(segment, 10) if is_number(segment)
+# Keys escape ~ and / in one pass (RFC 6901 section 3: ~ first, then /, which
+# a simultaneous replacement matches); array indices (walk paths hold integers
+# for them) are written in decimal. An else chain: a string skips the number test.
+_pointer_segment(segment) := strings.replace_n({"~": "~0", "/": "~1"}, segment) if {
+	is_string(segment)
+} else := format_int(segment, 10) if {
+	is_number(segment)
+}
 
 default _replacement := null
 

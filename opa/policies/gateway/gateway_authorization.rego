@@ -9,7 +9,8 @@
 #   trust reaches the tool's sensitivity, critical tools are called within
 #   business hours from the server's environment, and the arguments pass the
 #   rules in gateway_arguments.rego. tools/list answers with exactly the tools
-#   a call would be allowed for.
+#   a call would be allowed for, and the server list with exactly the servers
+#   that have such a tool.
 # related_resources:
 #   - ref: https://modelcontextprotocol.io/specification/2025-11-25/server/tools
 #     description: MCP tools (tools/list, tools/call)
@@ -167,6 +168,20 @@ _critical_window_closed if _environment_mismatch
 # METADATA
 # description: The catalogued tools of this server the agent may call, sorted.
 visible_tools := sort([name | some name, _ in _catalog; tool_permitted(name)])
+
+# METADATA
+# description: |
+#   The registered servers the agent may see, sorted: those on which a
+#   tools/list would show it at least one tool, i.e. where it could call at
+#   least one tool now (arguments aside). Each server is judged by
+#   visible_tools itself, with input.server.id set to it, so the list and
+#   tools/list cannot disagree; a server whose tools are all hidden (not
+#   granted, not shared, above the agent's trust, critical out of hours) is
+#   not listed.
+visible_servers := sort([id |
+	some id, _ in data.sark.servers
+	count(visible_tools) > 0 with input.server.id as id
+])
 
 ## Resources and prompts
 

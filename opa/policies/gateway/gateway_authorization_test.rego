@@ -139,6 +139,7 @@ deny_cases := {
 	"anonymous sets logging": [request("gateway:logging:set", "demo", anonymous, {}), "action_not_granted"],
 	"developer sets logging": [request("gateway:logging:set", "demo", developer, {}), "action_not_granted"],
 	"anonymous unknown method": [request("gateway:method:other", "demo", anonymous, {"method": "x/y"}), "action_not_granted"],
+	"developer lists servers": [request("gateway:server:list", "demo", developer, {}), "action_not_granted"],
 	"method the server does not list": [request("gateway:method:other", "ops", admin, {"method": "x/y"}), "method_not_allowed"],
 }
 
@@ -284,7 +285,7 @@ test_allow_visibility_matches_invoke_for_every_tool if {
 		some server, catalog in data.sark.tools
 		some clock in [monday_10, _at("Saturday", 10)]
 		visible := {name | some name in _list(server, agent, clock).visible_tools}
-		callable := {name | some name, _ in catalog; _decide(call_at(server, agent, name, {}, clock)).allow}
+		callable := {name | some name, _ in catalog; gateway.allow with input as call_at(server, agent, name, {}, clock)}
 		visible != callable
 	}
 	mismatches == set()

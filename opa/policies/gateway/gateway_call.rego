@@ -2,11 +2,12 @@
 #
 # Most messages are tool calls that every rule allows. Assembling their
 # decision from the individual rules (allow, reasons, obligations, cache,
-# audit, rate_limit and their helpers) costs a rule evaluation each, ~3 µs
-# apiece in OPA's evaluator (opa/BENCH.md); this path settles such a call in
-# one body over values bound once. It is undefined for every other message,
+# audit, rate_limit and their helpers) costs a rule or function evaluation
+# each, 1-4 µs apiece in OPA's evaluator (opa/BENCH.md); this path settles
+# such a call in one body over values bound once. It is undefined for every other message,
 # for any call some rule denies and for arguments it cannot settle cheaply
-# (anything that could hold an encoded or climbing path); those take
+# (anything that could hold an encoded or climbing path, a shell
+# metacharacter for an exec tool, a semicolon for a sql tool); those take
 # _full_decision. gateway_call_test.rego holds the two equal on every test
 # input, so a rule change not mirrored here fails as soon as a test input
 # exercises it.
@@ -15,148 +16,160 @@ package sark.gateway
 # METADATA
 # description: |
 #   The decision for a tools/call every rule allows; undefined otherwise. One
-#   long body on purpose: each helper rule would cost ~3 µs on the hot path
-#   (opa/BENCH.md).
+#   long body on purpose: in OPA's evaluator every expression, ref in an
+#   argument, function call and else branch is a step of its own (0.5-1 µs),
+#   so the body binds each value once and branches through comprehension
+#   guards, small lookup tables and boolean functions that stop at their
+#   first true body (opa/BENCH.md, round three).
 _allowed_call := {
 	"allow": true,
 	"reasons": [],
 	"obligations": {"arguments": {
-		"replace": _call_replacement(entry, args),
-		"drop": sort([_pointer([key]) | some key in object.get(entry, "drop_arguments", []); key in object.keys(args)]),
+		"replace": replacement,
+		"drop": sort([_pointer([key]) | some key in entry.drop_arguments; key in object.keys(args)]),
 		"redact": sort([_pointer(path) | some path in secrets; not _call_secret_below(secrets, path)]),
 		"placeholder": rules.redaction_placeholder,
 	}},
 	"visible_tools": null,
-	"cache": _call_cache(critical),
-	"audit": _call_audit(rank, ranks),
+	"visible_servers": null,
+	"cache": cache,
+	"audit": audit,
 	"rate_limit": {
-		"key": concat("|", ["tool", input.agent.id, server_id, name]),
+		"key": concat("|", ["tool", agent.id, server_id, name]),
 		"limit": spec.limit,
 		"window_seconds": spec.window_seconds,
 	},
 } if {
 	input.action == "gateway:tool:invoke"
-
-	# Registration, authentication, catalogue (server_admits, _catalog).
 	server_id := input.server.id
-	server := data.sark.servers[server_id]
-	_call_admitted(server)
 	name := input.tool.name
-	entry := data.sark.tools[server_id][name]
+	agent := input.agent
 
-	# Grants, ownership, explicit denies, sharing (tool_permitted).
-	grants := [grant |
-		some role in input.agent.roles
-		some key in [server_id, "*"]
-		grant := data.sark.roles[role].servers[key]
-	]
-	team := object.get(server, "owner_team", null)
-	owner := [is_string(team), object.get(input.agent, "team", null) == team] == [true, true]
-	_call_granted(owner, grants, name)
-	denied := [pattern |
-		some grant in grants
-		some pattern in object.get(grant, "deny_tools", [])
-		glob.match(pattern, [], name)
-	]
-	denied == []
-	server_denied := [pattern | some pattern in object.get(server, "deny_tools", []); glob.match(pattern, [], name)]
-	server_denied == []
-	_call_shared(owner, team, object.get(server, "shared_tools", []), name)
+	# Registration, authentication, catalogue (server_admits, _catalog). Any
+	# other combination than these (a non-boolean flag) goes to the full rules.
+	server := data.sark.servers[server_id]
+	entry := data.sark.tools[server_id][name]
+	[object.get(server, "require_authentication", false), agent.authenticated] in {[false, false], [false, true], [true, true]}
+
+	# Grants, ownership, sharing and explicit denies (tool_permitted). Each
+	# role is read once, for its grants here and its trust level below.
+	role_docs := [doc | some role in agent.roles; doc := data.sark.roles[role]]
+	grants := [grant | some doc in role_docs; some key in [server_id, "*"]; grant := doc.servers[key]]
+	_call_reachable(server, grants, name)
+	[p | some grant in grants; some p in grant.deny_tools; glob.match(p, [], name)] == []
+	[p | some p in server.deny_tools; glob.match(p, [], name)] == []
 
 	# Sensitivity: levels.rank(x) is ranks[x], else 0.
-	ranks := data.sark.sensitivity.levels
+	sensitivity := data.sark.sensitivity
+	ranks := sensitivity.levels
 	rank := max([
 		object.get(ranks, [object.get(server, "sensitivity", "low")], 0),
-		object.get(ranks, [object.get(entry, "sensitivity", data.sark.sensitivity.default_tool_sensitivity)], 0),
+		object.get(ranks, [object.get(entry, "sensitivity", sensitivity.default_tool_sensitivity)], 0),
 	])
-	_call_trust(input.agent, ranks) >= rank
-	critical := rank >= object.get(ranks, ["critical"], 0)
-	not _call_blocked(critical)
 
-	# Arguments (arguments_pass): the path rules only fire on a value with
-	# "..", "%", NUL or a non-ASCII character; none of them in the marshalled
-	# arguments (where NUL shows as a \u escape) rules those out, and a node at
-	# depth d needs d opening brackets. Anything else goes to the full rules.
+	# levels.trust_rank: the agent's own level, else the highest of its roles'
+	# levels, else the default: the first of the three lists that is not empty.
+	role_ranks := [object.get(ranks, [level], 0) | some doc in role_docs; level := doc.trust_level; is_string(level)]
+	trust := array.concat(
+		array.concat([object.get(ranks, [agent.trust_level], 0) | is_string(agent.trust_level)], [max(role_ranks) | role_ranks != []]),
+		[object.get(ranks, [sensitivity.default_trust_level], 0)],
+	)[0]
+	trust >= rank
+	critical := rank >= object.get(ranks, ["critical"], 0)
+	_call_open(critical)
+
+	# Arguments (arguments_pass). The path rules only fire on a value with
+	# "..", "%", NUL or a non-ASCII character, none of which survive
+	# marshalling without showing as themselves or as a \u escape; the exec
+	# and sql rules have superset tests on the same text (_call_text_suspect).
+	# Such calls go to the full rules. Three contains() and a one-class regex
+	# cost less than one regex with four alternatives (opa/BENCH.md).
 	args := object.get(input, "arguments", {})
-	rules := data.sark.argument_rules
 	marshalled := json.marshal(args)
+	rules := data.sark.argument_rules
 	count(marshalled) <= object.get(entry, "max_argument_bytes", rules.max_bytes)
-	(count(split(marshalled, "{")) + count(split(marshalled, "["))) - 2 <= rules.max_depth
-	not regex.match(`\.\.|%|\\u|[^\x01-\x7f]`, marshalled)
-	nodes := [node | walk(args, node)]
+	not contains(marshalled, "..")
+	not contains(marshalled, "%")
+	not contains(marshalled, `\u`)
+	not regex.match(`[^\x01-\x7f]`, marshalled)
 	tags := object.get(entry, "tags", [])
-	_call_strings_pass(tags, nodes)
-	roots := object.get(entry, "allowed_roots", object.get(server, "allowed_roots", []))
-	outside := [value |
+	[tag | some tag in tags; _call_text_suspect(tag, marshalled)] == []
+
+	# The one walk (_nodes). A node at depth d comes with its d ancestors, so
+	# no more nodes than max_depth need no depth scan (arguments_too_deep).
+	nodes := [node | walk(args, node)]
+	[path | count(nodes) > rules.max_depth; some [path, _] in nodes; count(path) > rules.max_depth] == []
+
+	# Absolute paths outside the allowed roots, for file tools (_path_values).
+	[value |
 		"file" in tags
 		some [path, value] in nodes
 		is_string(value)
-		_absolute(value)
+		regex.match(`^([/\\~]|[A-Za-z]:)`, value)
 		_call_path_key(array.concat(rules.path_keys, object.get(entry, "path_arguments", [])), _key_of(path))
-		not _call_within(roots, value)
-	]
-	outside == []
+		not _call_within(object.get(entry, "allowed_roots", object.get(server, "allowed_roots", [])), value)
+	] == []
 
-	# Obligations: the secret-looking keys (_secret_paths) and the rate budget.
-	secrets := {path |
-		some [path, _] in nodes
-		count(path) > 0
-		key := path[count(path) - 1]
-		is_string(key)
-		normalized := replace(lower(key), "-", "_")
-		some pattern in rules.secret_key_patterns
-		regex.match(pattern, normalized)
+	# Obligations: the secret-looking keys (_secret_paths), read off the
+	# objects' keys (JSON object keys are strings), with the patterns joined
+	# into one alternation, each in its own group so that a flag in one does
+	# not reach the others: one regex.match per key. No patterns, no secrets:
+	# "(?:)" would match every key.
+	rules.secret_key_patterns != []
+	pattern := concat("", ["(?:", concat(")|(?:", rules.secret_key_patterns), ")"])
+	secrets := {array.concat(path, [key]) |
+		some [path, value] in nodes
+		is_object(value)
+		some key, _ in value
+		regex.match(pattern, replace(lower(key), "-", "_"))
 	}
-	spec := _call_rate_spec(entry)
+	replacement := array.concat([object.union(args, entry.force_arguments) | entry.force_arguments], [null])[0]
+
+	# The rate budget: the tool's own, else the default for the agent's kind.
+	defaults := data.sark.decision_defaults
+	spec := object.get(entry, "rate_limit", {true: defaults.rate_limit, false: defaults.unauthenticated_rate_limit}[agent.authenticated])
+
+	# Cache and audit (cache, audit): clock-bound critical calls are not cached;
+	# high and critical ones are audited in full.
+	cache := {true: {"ttl_seconds": 0, "scope": "none"}, false: {"ttl_seconds": defaults.cache_ttl_seconds, "scope": "arguments"}}[critical]
+	audit := {true: {"level": "full"}, false: {"level": "basic"}}[rank >= object.get(ranks, ["high"], 0)]
 }
 
-_call_admitted(server) if not server.require_authentication
+# _tool_granted and not _tool_unshared: the owning team gets every tool;
+# anyone else needs a role's grant and, on a team-owned server, a shared tool.
+# A boolean function stops at the first body that holds.
+_call_reachable(server, _, _) if {
+	is_string(server.owner_team)
+	input.agent.team == server.owner_team
+}
 
-_call_admitted(_) if _authenticated
-
-_call_granted(true, _, _) := true
-
-_call_granted(_, grants, name) if {
+_call_reachable(server, grants, name) if {
+	not is_string(server.owner_team)
 	some grant in grants
-	some pattern in object.get(grant, "tools", [])
+	some pattern in grant.tools
 	glob.match(pattern, [], name)
 }
 
-_call_shared(true, _, _, _) := true
-
-_call_shared(_, team, _, _) if not is_string(team)
-
-_call_shared(_, _, patterns, name) if {
-	some pattern in patterns
+_call_reachable(server, grants, name) if {
+	some shared in server.shared_tools
+	glob.match(shared, [], name)
+	some grant in grants
+	some pattern in grant.tools
 	glob.match(pattern, [], name)
 }
 
-_call_blocked(true) if _critical_window_closed
+# not _critical_blocked, without a negation.
+_call_open(false)
 
-_call_strings_pass(tags, _) if {
-	not "exec" in tags
-	not "sql" in tags
-}
+_call_open(true) if not _critical_window_closed
 
-_call_strings_pass(tags, nodes) if {
-	some tag in tags
-	tag in {"exec", "sql"}
-	every node in nodes {
-		not _call_string_violates(tags, node[1])
-	}
-}
+# Superset tests of the exec and sql rules on the marshalled arguments: a
+# string value's metacharacter shows in its JSON as itself or as an escape
+# (a backslash, itself a metacharacter), and so do a semicolon and what
+# follows it. Keys and closing quotes only send a clean call to the full rules.
+_call_text_suspect("exec", marshalled) if regex.match(_shell_metacharacters, marshalled)
 
-_call_string_violates(tags, value) if {
-	"exec" in tags
-	is_string(value)
-	regex.match(_shell_metacharacters, value)
-}
-
-_call_string_violates(tags, value) if {
-	"sql" in tags
-	is_string(value)
-	regex.match(_sql_stacking, value)
-}
+_call_text_suspect("sql", marshalled) if regex.match(_sql_stacking, marshalled)
 
 # _path_key without the rules it reads: a lower-case key matches a configured
 # key as it is or lower-cased.
@@ -177,38 +190,9 @@ _call_within(roots, value) if {
 	startswith(value, concat("", [trim_suffix(root, "/"), "/"]))
 }
 
+# Only the outermost secret is redacted: that covers everything beneath.
 _call_secret_below(secrets, path) if {
 	some i, _ in path
 	i > 0
 	array.slice(path, 0, i) in secrets
 }
-
-_call_replacement(entry, args) := replacement if {
-	replacement := object.union(args, entry.force_arguments)
-} else := null
-
-_call_rate_spec(entry) := spec if {
-	spec := entry.rate_limit
-} else := data.sark.decision_defaults.rate_limit if {
-	_authenticated
-} else := data.sark.decision_defaults.unauthenticated_rate_limit
-
-_call_cache(true) := {"ttl_seconds": 0, "scope": "none"}
-
-_call_cache(false) := {"ttl_seconds": data.sark.decision_defaults.cache_ttl_seconds, "scope": "arguments"}
-
-_call_audit(rank, ranks) := {"level": "full"} if {
-	rank >= object.get(ranks, ["high"], 0)
-} else := {"level": "basic"}
-
-# levels.trust_rank with the ranks looked up in place.
-_call_trust(agent, ranks) := object.get(ranks, [agent.trust_level], 0) if {
-	is_string(agent.trust_level)
-} else := max(role_ranks) if {
-	role_ranks := [object.get(ranks, [level], 0) |
-		some role in agent.roles
-		level := data.sark.roles[role].trust_level
-		is_string(level)
-	]
-	count(role_ranks) > 0
-} else := object.get(ranks, [data.sark.sensitivity.default_trust_level], 0)

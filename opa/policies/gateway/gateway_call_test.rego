@@ -13,6 +13,8 @@ _agent_in(team, roles) := object.union(gateway_test.developer, {"id": "x-1", "te
 
 _bench_arguments := {"path": "/tmp/out/report.txt", "content": "quarterly numbers", "options": {"mode": "0644", "api_token": "t-123"}}
 
+_deep_8 := {"a": {"a": {"a": {"a": {"a": {"a": {"a": {"a": "leaf"}}}}}}}}
+
 _nested_secrets := {"auth": {"token": "x"}, "items": [{"Api-Key": "y"}], "a/b~c": {"password": "z"}}
 
 # METADATA
@@ -31,6 +33,8 @@ fast_cases := {
 	"nested secrets, outermost redacted": gateway_test.call("demo", gateway_test.anonymous, "echo", _nested_secrets),
 	"owner with an unknown role and default trust": gateway_test.call("files", _agent_in("platform", ["nobody"]), "read_file", {"path": "/srv/shared/a"}),
 	"shared tool for another team": gateway_test.call("files", gateway_test.analyst, "list_dir", {"path": "/srv/shared"}),
+	"more nodes than max_depth, all shallow": gateway_test.call("demo", gateway_test.anonymous, "add", {"a": 1, "b": 2, "c": [3, 4, 5, 6, 7, 8, 9]}),
+	"nested at the depth limit": gateway_test.call("demo", gateway_test.anonymous, "echo", _deep_8),
 }
 
 # METADATA
@@ -39,28 +43,44 @@ slow_allow_cases := {
 	"dots in a value": gateway_test.call("demo", gateway_test.anonymous, "echo", {"text": "../x"}),
 	"non-ASCII value": gateway_test.call("demo", gateway_test.anonymous, "echo", {"text": "café"}),
 	"percent in a value": gateway_test.call("demo", gateway_test.anonymous, "echo", {"text": "100%"}),
+	"exec tool, a semicolon only in a key": gateway_test.call("ops", gateway_test.operator_critical, "run_command", {"a;b": "uptime"}),
+	"sql statement ending in a semicolon": gateway_test.call("warehouse", gateway_test.analyst, "query", {"sql": "select a from t;"}),
 }
 
-_representative := array.concat(
-	array.concat([case | some case in gateway_test.allow_cases], [case[0] | some case in gateway_test.deny_cases]),
-	array.concat(
-		[gateway_test.call(c[0][0], c[0][1], c[0][2], c[1]) | some c in gateway_test.argument_deny_cases],
-		array.concat([case | some case in fast_cases], [case | some case in slow_allow_cases]),
-	),
-)
+# The test inputs by family, each family its own test (opa test's per-test
+# timeout): every allow and deny case, every argument case, and the cases here.
+_families := {
+	"allow": [case | some case in gateway_test.allow_cases],
+	"deny": [case[0] | some case in gateway_test.deny_cases],
+	"arguments": [gateway_test.call(c[0][0], c[0][1], c[0][2], c[1]) | some c in gateway_test.argument_deny_cases],
+	"fast path": array.concat([case | some case in fast_cases], [case | some case in slow_allow_cases]),
+}
+
+_mismatches(family) := [[case.action, case.server.id, object.get(case, ["tool", "name"], null)] |
+	some case in _families[family]
+	fast := gateway.decision with input as case
+	full := gateway._full_decision with input as case
+	fast != full
+]
 
 # METADATA
 # description: |
 #   Equivalence: on every test input the decision equals the one assembled
 #   from the individual rules, whichever path produced it.
-test_allow_fast_path_equals_the_full_decision if {
-	mismatches := [[case.action, case.server.id, object.get(case, ["tool", "name"], null)] |
-		some case in _representative
-		fast := gateway.decision with input as case
-		full := gateway._full_decision with input as case
-		fast != full
-	]
-	mismatches == []
+test_allow_fast_path_equals_the_full_decision_on_the_allow_cases if {
+	_mismatches("allow") == []
+}
+
+test_deny_fast_path_equals_the_full_decision_on_the_deny_cases if {
+	_mismatches("deny") == []
+}
+
+test_deny_fast_path_equals_the_full_decision_on_the_argument_cases if {
+	_mismatches("arguments") == []
+}
+
+test_allow_fast_path_equals_the_full_decision_on_its_own_cases if {
+	_mismatches("fast path") == []
 }
 
 test_allow_fast_path_takes_the_clean_calls if {

@@ -1,8 +1,8 @@
 # SARK gateway decision document
 #
 # Assembles the decision the sidecar consumes (opa/schemas/decision.schema.json):
-# allow, ranked deny reasons, argument obligations, visible_tools, cache,
-# audit and rate_limit.
+# allow, ranked deny reasons, argument obligations, visible_tools,
+# visible_servers, cache, audit and rate_limit.
 package sark.gateway
 
 import data.sark.lib.levels
@@ -179,6 +179,10 @@ _time_dependent if {
 	_critical(name)
 }
 
+# The server list can hinge on a critical tool's hours on any server; it is
+# rare, so it is not worth working out whether it does.
+_time_dependent if input.action == "gateway:server:list"
+
 # METADATA
 # description: |
 #   How long the sidecar may reuse this decision, and what its key must hold:
@@ -232,6 +236,16 @@ default _visible := null
 
 _visible := visible_tools if input.action == "gateway:tools:list"
 
+default _visible_server_list := null
+
+# A denied list is empty: an agent that may not list servers is shown none.
+_visible_server_list := visible_servers if {
+	input.action == "gateway:server:list"
+	allow
+} else := [] if {
+	input.action == "gateway:server:list"
+}
+
 # METADATA
 # description: |
 #   The decision document the sidecar consumes. An allowed tools/call takes the
@@ -249,6 +263,7 @@ _full_decision := {
 	"reasons": reasons,
 	"obligations": obligations,
 	"visible_tools": _visible,
+	"visible_servers": _visible_server_list,
 	"cache": cache,
 	"audit": audit,
 	"rate_limit": rate_limit,

@@ -151,6 +151,26 @@ describe('decision contract (opa/schemas/decision.schema.json) on the compiled p
     expect(list.visible_tools).toEqual(['add', 'echo', 'get_time']);
   });
 
+  it('gateway:server:list carries exactly the servers with a tool the agent may call', async () => {
+    // No MCP method maps to this action (an authorization API asks it), so the
+    // input is a buildInput document with the action set.
+    const list = (doc: PolicyInput): PolicyInput => ({ ...doc, action: 'gateway:server:list', method: null });
+    const admin = list(input({ jsonrpc: '2.0', id: 7, method: 'ping' } as JsonRpcMessage, ADMIN));
+    const anonymous = list(input({ jsonrpc: '2.0', id: 8, method: 'ping' } as JsonRpcMessage));
+    expect(validInput(admin), JSON.stringify(validInput.errors)).toBe(true);
+    const shown = (await gateway.evaluate(admin)) as { allow: boolean; visible_servers: string[] };
+    expect(validDecision(shown), JSON.stringify(validDecision.errors)).toBe(true);
+    expect(shown.allow).toBe(true);
+    // ops shares no tool outside its owning team, so the admin is not shown it.
+    expect(shown.visible_servers).toEqual(['demo', 'files', 'warehouse']);
+    const hidden = (await gateway.evaluate(anonymous)) as { allow: boolean; visible_servers: string[] };
+    expect(validDecision(hidden), JSON.stringify(validDecision.errors)).toBe(true);
+    expect(hidden.allow).toBe(false);
+    expect(hidden.visible_servers).toEqual([]);
+    const other = (await gateway.evaluate(TABLE[4]![1])) as { visible_servers: unknown };
+    expect(other.visible_servers).toBeNull();
+  });
+
   it('a secret-looking argument is redacted', async () => {
     const d = (await gateway.evaluate(TABLE[9]![1])) as { obligations: { arguments: { redact: string[] } } };
     expect(d.obligations.arguments.redact).toEqual(['/api_key']);
