@@ -102,9 +102,9 @@ export async function createAuditRecorder(
   try {
     for (const sink of sinks) {
       const dir = resolve(join(config.auditSpoolDir, sink.name));
-      let spool: AuditSpool<AuditEvent>;
+      let spool: AuditSpool<string | AuditEvent>;
       try {
-        spool = await AuditSpool.open<AuditEvent>({
+        spool = await AuditSpool.open<string | AuditEvent>({
           dir,
           maxBytes: config.auditSpoolMaxBytes,
           fsync: config.auditSpoolFsync,

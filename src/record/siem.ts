@@ -39,9 +39,9 @@ export function createSplunkSink(options: SplunkHecOptions): AuditSink {
   return {
     name: 'splunk',
     maxBatch: SPLUNK_MAX_EVENTS,
-    async send(events, signal) {
-      let body = '';
-      for (const e of events) body += `${JSON.stringify({ time: e.ts_ms / 1000, ...meta, event: e })}\n`;
+    encode: (e) => JSON.stringify({ time: e.ts_ms / 1000, ...meta, event: e }),
+    async send(lines, signal) {
+      const body = `${lines.join('\n')}\n`;
       const res = await fetch(url, { method: 'POST', headers, body, signal });
       const text = await res.text();
       if (res.status !== 200) throw new Error(`splunk HEC answered ${res.status}: ${text.slice(0, 200)}`);
@@ -72,19 +72,19 @@ export function createDatadogSink(options: DatadogLogsOptions): AuditSink {
   const url = new URL(options.url ?? `https://http-intake.logs.${options.site}/api/v2/logs`);
   const headers = { 'dd-api-key': options.apiKey, 'content-type': 'application/json' };
   const host = options.host ?? hostname();
+  const envelope = {
+    ddsource: 'sark',
+    service: options.service,
+    hostname: host,
+    ...(options.tags ? { ddtags: options.tags } : {}),
+  };
   return {
     name: 'datadog',
     maxBatch: DATADOG_MAX_ENTRIES,
-    async send(events, signal) {
-      // The message is the event as JSON: Datadog parses JSON messages into attributes.
-      const logs = events.map((e) => ({
-        ddsource: 'sark',
-        service: options.service,
-        hostname: host,
-        ...(options.tags ? { ddtags: options.tags } : {}),
-        message: JSON.stringify(e),
-      }));
-      const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify(logs), signal });
+    // The message is the event as JSON: Datadog parses JSON messages into attributes.
+    encode: (e) => JSON.stringify({ ...envelope, message: JSON.stringify(e) }),
+    async send(lines, signal) {
+      const res = await fetch(url, { method: 'POST', headers, body: `[${lines.join(',')}]`, signal });
       const text = await res.text();
       if (res.status !== 202 && res.status !== 200)
         throw new Error(`datadog intake answered ${res.status}: ${text.slice(0, 200)}`);

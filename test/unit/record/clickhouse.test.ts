@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { JsonEachRowStream, ROWS_PER_SLICE, toRow } from '../../../src/record/clickhouse.ts';
+import { encodeRow, JsonEachRowStream, ROWS_PER_SLICE, toRow } from '../../../src/record/clickhouse.ts';
 import { auditEvent } from '../../support/audit-events.ts';
 
 async function collect(stream: JsonEachRowStream, onChunk: () => void = () => {}): Promise<string> {
@@ -22,14 +22,14 @@ describe('ClickHouse rows', () => {
     const events = Array.from({ length: 2 * ROWS_PER_SLICE + 7 }, (_, i) =>
       auditEvent({ request_id: `r-${i}`, args_redacted: i === 3 ? '{"text":"a\\nb"}' : null }),
     );
-    const lines = (await collect(new JsonEachRowStream(events))).split('\n');
+    const lines = (await collect(new JsonEachRowStream(events.map(encodeRow)))).split('\n');
     expect(lines.pop()).toBe('');
     expect(lines.map((l) => JSON.parse(l))).toEqual(events.map(toRow));
     expect(await collect(new JsonEachRowStream([]))).toBe('');
   });
 
   it('encodes a slice per event-loop turn, so a large batch never holds the loop', async () => {
-    const events = Array.from({ length: 20 * ROWS_PER_SLICE }, () => auditEvent());
+    const events = Array.from({ length: 20 * ROWS_PER_SLICE }, () => encodeRow(auditEvent()));
     let turns = 0;
     let spinning = true;
     const spin = () => {
