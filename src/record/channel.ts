@@ -128,13 +128,8 @@ export class AuditChannel {
       this.#drop('queue_full', 1);
       return;
     }
-    let line: string;
-    try {
-      line = this.#sink.encode(event);
-    } catch {
-      this.#drop('encode_error', 1);
-      return;
-    }
+    const line = this.#encode(event);
+    if (line === undefined) return;
     this.#queue.push(line);
     this.#m.queued.inc();
     if (this.#queue.length >= this.#o.batchSize) this.#kick();
@@ -239,11 +234,8 @@ export class AuditChannel {
     if (batch.corrupt > 0) this.#drop('corrupt_line', batch.corrupt);
     const lines: string[] = [];
     for (const item of batch.items) {
-      try {
-        lines.push(typeof item === 'string' ? item : this.#sink.encode(item));
-      } catch {
-        this.#drop('encode_error', 1);
-      }
+      const line = typeof item === 'string' ? item : this.#encode(item);
+      if (line !== undefined) lines.push(line);
     }
     if (lines.length > 0 && !(await this.#send(lines))) return;
     await this.#spool.ack(batch);
@@ -287,6 +279,16 @@ export class AuditChannel {
     } catch (err) {
       this.#o.logger.error({ err, sink: this.name }, 'audit spool write failed');
       this.#drop('spool_error', events.length);
+    }
+  }
+
+  /** The sink's text for `event`, or undefined (dropped and counted) if the sink cannot encode it. */
+  #encode(event: AuditEvent): string | undefined {
+    try {
+      return this.#sink.encode(event);
+    } catch {
+      this.#drop('encode_error', 1);
+      return undefined;
     }
   }
 
