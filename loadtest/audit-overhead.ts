@@ -28,7 +28,18 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startClickHouse, startOpa } from '../test/support/services.ts';
-import { BODY, cpuSeconds, HEADERS, MAIN, type RunResult, run, spawnNode, startSark } from './lib.ts';
+import {
+  assertAllowed,
+  BODY,
+  cpuSeconds,
+  HEADERS,
+  round as hundredths,
+  MAIN,
+  type RunResult,
+  run,
+  spawnNode,
+  startSark,
+} from './lib.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const { values } = parseArgs({
@@ -70,7 +81,6 @@ const median = (xs: number[]) => {
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
-const r2 = (v: number) => Math.round(v * 100) / 100;
 
 async function main() {
   const opa = await startOpa({
@@ -113,13 +123,7 @@ async function main() {
           let sarkCpu: number;
           let chCpu: number;
           try {
-            const probe = await fetch(sark.url, {
-              method: 'POST',
-              headers: { 'content-type': 'application/json', accept: 'application/json', ...HEADERS },
-              body: BODY,
-            });
-            const body = (await probe.json()) as { result?: unknown };
-            if (probe.status !== 200 || !body.result) throw new Error(`probe not allowed: ${JSON.stringify(body)}`);
+            await assertAllowed(`c=${connections} audit ${audit ? 'on' : 'off'}`, sark.url);
             await run({ url: sark.url, body: BODY, headers: HEADERS, connections, durationS: 3, rate });
             const sark0 = cpuSeconds(sark.proc.pid!);
             const ch0 = cpuSeconds(chProcess);
@@ -134,7 +138,7 @@ async function main() {
           } finally {
             await sark.stop(); // SIGTERM: the audit queue is flushed within its grace period
           }
-          const perK = (s: number) => r2((s * 1000 * 1000) / Math.max(result.requests, 1));
+          const perK = (s: number) => hundredths((s * 1000 * 1000) / Math.max(result.requests, 1));
           const arm: Arm = {
             audit,
             connections,
@@ -167,13 +171,13 @@ async function main() {
     const pick = (audit: boolean) => arms.filter((a) => a.connections === connections && a.audit === audit);
     const off = pick(false);
     const on = pick(true);
-    const med = (xs: Arm[], f: (a: Arm) => number) => r2(median(xs.map(f)));
+    const med = (xs: Arm[], f: (a: Arm) => number) => hundredths(median(xs.map(f)));
     return {
       connections,
       p95OffMs: med(off, (a) => a.latencyMs.p95),
       p95OnMs: med(on, (a) => a.latencyMs.p95),
-      addedP95Ms: r2(median(on.map((a) => a.latencyMs.p95)) - median(off.map((a) => a.latencyMs.p95))),
-      addedP50Ms: r2(median(on.map((a) => a.latencyMs.p50)) - median(off.map((a) => a.latencyMs.p50))),
+      addedP95Ms: hundredths(median(on.map((a) => a.latencyMs.p95)) - median(off.map((a) => a.latencyMs.p95))),
+      addedP50Ms: hundredths(median(on.map((a) => a.latencyMs.p50)) - median(off.map((a) => a.latencyMs.p50))),
       p95RangeOffMs: [Math.min(...off.map((a) => a.latencyMs.p95)), Math.max(...off.map((a) => a.latencyMs.p95))],
       p95RangeOnMs: [Math.min(...on.map((a) => a.latencyMs.p95)), Math.max(...on.map((a) => a.latencyMs.p95))],
       sarkCpuMsPerKReq: { off: med(off, (a) => a.sarkCpuMsPerKReq), on: med(on, (a) => a.sarkCpuMsPerKReq) },

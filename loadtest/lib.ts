@@ -130,6 +130,17 @@ export function cpuSeconds(needle: string | number): number {
   return total;
 }
 
+/** Sends the load test's call once and throws unless it was allowed end to end (else the run would measure refusals). */
+export async function assertAllowed(name: string, url: string): Promise<void> {
+  const probe = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...HEADERS },
+    body: BODY,
+  });
+  const body = (await probe.json()) as { result?: unknown };
+  if (probe.status !== 200 || !body.result) throw new Error(`${name}: probe not allowed: ${JSON.stringify(body)}`);
+}
+
 export interface RunOptions {
   url: string;
   body: string;
@@ -199,6 +210,7 @@ export async function run(o: RunOptions): Promise<RunResult> {
   };
 }
 
-function round(v: number): number {
+/** Rounds to hundredths, as every figure in the result files is. */
+export function round(v: number): number {
   return Math.round(v * 100) / 100;
 }

@@ -26,7 +26,7 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Service, startClickHouse, startOpa, startRedis } from '../test/support/services.ts';
-import { BODY, HEADERS, MAIN, type RunResult, run, spawnNode, startSark } from './lib.ts';
+import { assertAllowed, BODY, HEADERS, MAIN, type RunResult, round, run, spawnNode, startSark } from './lib.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const { values } = parseArgs({
@@ -62,15 +62,7 @@ function hitRatio(before: Record<string, number>, after: Record<string, number>)
 }
 
 async function measure(name: string, url: string, adminUrl?: string): Promise<Record<string, RunResult>> {
-  // The call must be allowed end to end, or we would be measuring refusals.
-  const probe = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...HEADERS },
-    body: BODY,
-  });
-  const probeBody = (await probe.json()) as { result?: unknown };
-  if (probe.status !== 200 || !probeBody.result)
-    throw new Error(`${name}: probe not allowed: ${JSON.stringify(probeBody)}`);
+  await assertAllowed(name, url);
   await run({ url, body: BODY, headers: HEADERS, connections, durationS: 2 }); // warm-up: JIT, pools, cache
   const before = adminUrl ? await cacheLookups(adminUrl) : {};
   process.stdout.write(`${name}: closed loop ${durationS}s × ${connections} connections… `);
@@ -168,7 +160,7 @@ async function main() {
       auditRowsInClickHouse: auditRows,
       auditAddedP95Ms:
         p95('sark_audit_at_rate') !== undefined && p95('sark_at_rate') !== undefined
-          ? Math.round((p95('sark_audit_at_rate')! - p95('sark_at_rate')!) * 100) / 100
+          ? round(p95('sark_audit_at_rate')! - p95('sark_at_rate')!)
           : undefined,
       pass:
         sark !== undefined &&
