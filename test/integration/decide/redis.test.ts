@@ -8,12 +8,12 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDecisionCache } from '../../../src/decide/cache.ts';
 import type { PolicyEngine } from '../../../src/decide/engine.ts';
-import type { PolicyInput } from '../../../src/decide/input.ts';
 import { createRateLimit } from '../../../src/decide/rate-limit.ts';
 import { createRedisLink, type RedisLink } from '../../../src/decide/redis.ts';
 import { createPolicyRevision } from '../../../src/decide/revision.ts';
 import { createLogger } from '../../../src/observe/logger.ts';
 import { createMetrics, type SarkMetrics } from '../../../src/observe/metrics.ts';
+import { toolCallInput as input } from '../../support/policy-input.ts';
 import { type Service, startRedis, waitFor } from '../../support/services.ts';
 
 const OPTIONS = {
@@ -24,24 +24,6 @@ const OPTIONS = {
   degradedMode: false,
   degradedMaxStaleMs: 0,
 };
-
-function input(tool: string, args?: Record<string, unknown>): PolicyInput {
-  return {
-    schema_version: 1,
-    action: 'gateway:tool:invoke',
-    kind: 'request',
-    method: 'tools/call',
-    era: '2025-stateless',
-    protocol_version: null,
-    server: { id: 'demo' },
-    agent: { id: 'alice', roles: ['dev'] },
-    tool: { name: tool },
-    ...(args ? { arguments: args } : {}),
-    session_id: null,
-    request: {},
-    client: {},
-  } as PolicyInput;
-}
 
 function countingEngine(scope: 'target' | 'arguments' = 'target') {
   const e = {

@@ -148,34 +148,18 @@ describe('ClickHouse audit sink', () => {
       '--audit-file',
       'off',
     ]);
+    const url = sidecar.mcpUrl;
+    const call = (id: number, name: string, args: Record<string, unknown>, trace: string) =>
+      rawPost(url, JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } }), {
+        traceparent: `00-${trace}-00f067aa0ba902b7-01`,
+      });
     const trace = '4bf92f3577b34da6a3ce929d0e0e4736';
     for (let i = 0; i < N; i++) {
-      const tool = i % 3 === 0 ? 'delete_file' : 'echo';
-      await rawPost(
-        sidecar.mcpUrl,
-        JSON.stringify({
-          jsonrpc: '2.0',
-          id: i,
-          method: 'tools/call',
-          params: { name: tool, arguments: { text: `m${i}`, password: 'p' } },
-        }),
-        { traceparent: `00-${trace}-00f067aa0ba902b7-01` },
-      );
+      await call(i, i % 3 === 0 ? 'delete_file' : 'echo', { text: `m${i}`, password: 'p' }, trace);
     }
     // The same call three times: the policy's decision is cached after the first.
     const repeatTrace = '5bf92f3577b34da6a3ce929d0e0e4736';
-    for (let i = 0; i < 3; i++) {
-      await rawPost(
-        sidecar.mcpUrl,
-        JSON.stringify({
-          jsonrpc: '2.0',
-          id: i,
-          method: 'tools/call',
-          params: { name: 'echo', arguments: { text: 'same' } },
-        }),
-        { traceparent: `00-${repeatTrace}-00f067aa0ba902b7-01` },
-      );
-    }
+    for (let i = 0; i < 3; i++) await call(i, 'echo', { text: 'same' }, repeatTrace);
     await sidecar.close(); // flushes the queue within the grace period
     sidecar = undefined;
     const repeated = await rows<any>(

@@ -9,6 +9,7 @@ import type { PolicyRevision } from '../../../src/decide/revision.ts';
 import { SarkError } from '../../../src/errors.ts';
 import { canonicalJson } from '../../../src/mcp/canonical-json.ts';
 import { createMetrics } from '../../../src/observe/metrics.ts';
+import { toolCallInput as input } from '../../support/policy-input.ts';
 
 const OPTIONS: DecisionCacheOptions = {
   maxEntries: 100,
@@ -18,24 +19,6 @@ const OPTIONS: DecisionCacheOptions = {
   degradedMode: false,
   degradedMaxStaleMs: 0,
 };
-
-function input(tool: string, args?: Record<string, unknown>, agentId = 'alice'): PolicyInput {
-  return {
-    schema_version: 1,
-    action: 'gateway:tool:invoke',
-    kind: 'request',
-    method: 'tools/call',
-    era: '2025-stateless',
-    protocol_version: null,
-    server: { id: 'demo' },
-    agent: { id: agentId, roles: ['dev'] },
-    tool: { name: tool },
-    ...(args ? { arguments: args } : {}),
-    session_id: null,
-    request: { id: crypto.randomUUID() },
-    client: {},
-  };
-}
 
 /** A scripted engine: answers from `answer`, counts calls, can be held or broken. */
 function fakeEngine(answer: (i: PolicyInput) => unknown) {
