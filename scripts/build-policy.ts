@@ -1,11 +1,15 @@
 /**
- * Compiles the repo's Rego (opa/policies, opa/data) to the WebAssembly bundle
- * the embedded evaluator loads: opa/build/policy.wasm and opa/build/data.json.
- * Those files are committed so `sark serve` needs no OPA; the test
- * test/unit/decide/policy-build.test.ts fails when they are stale.
+ * Writes the policy's generated files, in this order:
+ *   1. opa/data/index.json: the gateway index (data.sark.index), evaluated from
+ *      the data by the policy itself (data.sark.gateway.compiled_index); a Rego
+ *      test fails when it is stale (gateway_index_test.rego);
+ *   2. the WebAssembly bundle the embedded evaluator loads, opa/build/policy.wasm
+ *      and opa/build/data.json, compiled from opa/policies and opa/data (index
+ *      included); test/unit/decide/policy-build.test.ts fails when they are stale.
+ * The files are committed so `sark serve` needs no OPA.
  *
- *   node scripts/build-policy.ts            write opa/build/
- *   node scripts/build-policy.ts --out DIR  write DIR/ (used by the staleness test)
+ *   node scripts/build-policy.ts            write opa/data/index.json and opa/build/
+ *   node scripts/build-policy.ts --out DIR  write DIR/ only (used by the staleness test)
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +20,30 @@ import { requireOpa } from './tools.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const ENTRYPOINTS = ['sark/gateway/decision', 'sark/a2a/decision'];
+
+export const INDEX_FILE = join(ROOT, 'opa', 'data', 'index.json');
+
+/** Evaluates the gateway index from opa/policies and opa/data and writes it to INDEX_FILE. */
+export function buildIndex(): void {
+  const out = execFileSync(
+    requireOpa(),
+    [
+      'eval',
+      '-f',
+      'json',
+      '--ignore',
+      '*_test.rego',
+      '-d',
+      'opa/policies',
+      '-d',
+      'opa/data',
+      'data.sark.gateway.compiled_index',
+    ],
+    { cwd: ROOT, maxBuffer: 256 * 1024 * 1024 },
+  );
+  const index = JSON.parse(out.toString('utf8')).result[0].expressions[0].value;
+  writeFileSync(INDEX_FILE, `${JSON.stringify({ sark: { index } }, null, 2)}\n`);
+}
 
 export function buildPolicy(outDir: string): void {
   const opa = requireOpa();
@@ -43,6 +71,10 @@ export function buildPolicy(outDir: string): void {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const i = process.argv.indexOf('--out');
   const out = i === -1 ? join(ROOT, 'opa', 'build') : process.argv[i + 1]!;
+  if (i === -1) {
+    buildIndex();
+    process.stdout.write(`gateway index written to ${INDEX_FILE}\n`);
+  }
   buildPolicy(out);
   process.stdout.write(`policy bundle written to ${out}\n`);
 }

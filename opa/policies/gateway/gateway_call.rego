@@ -15,6 +15,115 @@ package sark.gateway
 
 # METADATA
 # description: |
+#   The decision for a tools/call every rule allows, read off the index
+#   (data.sark.index, gateway_index.rego); undefined otherwise, and then
+#   _allowed_call below or the full rules decide. The index entries must
+#   equal the documents they were computed from (the server, the catalogue
+#   entry, the agent's role and the three global documents): a stale or
+#   missing index only sends calls down the slower paths. One role per agent,
+#   ASCII arguments, at most one secret per path and no secret below an
+#   array; anything else is left to _allowed_call.
+_indexed_call := {
+	"allow": true,
+	"reasons": [],
+	"obligations": {"arguments": {
+		"replace": array.concat([object.union(args, plan.force) | plan.force], [null])[0],
+		"drop": [pointer | some [key, pointer] in plan.drop; key in object.keys(args)],
+		"redact": sort(pointers),
+		"placeholder": rules.redaction_placeholder,
+	}},
+	"visible_tools": null,
+	"visible_servers": null,
+	"cache": plan.cache,
+	"audit": plan.audit,
+	"rate_limit": {
+		"key": concat("|", ["tool", agent.id, server_id, name]),
+		"limit": spec.limit,
+		"window_seconds": spec.window_seconds,
+	},
+} if {
+	input.action == "gateway:tool:invoke"
+	server_id := input.server.id
+	name := input.tool.name
+	agent := input.agent
+	index := data.sark.index
+	plan := index.tools[server_id][name]
+	rules := data.sark.argument_rules
+	[role] := agent.roles
+
+	# The index is current for this call. `not a != b`, not `a == b`: the
+	# compiler turns == into unification, which walks and binds both documents
+	# key by key; != is one native comparison (opa/BENCH.md, round four). The
+	# documents are bound first: `not` of an undefined != would hold.
+	server := data.sark.servers[server_id]
+	entry := data.sark.tools[server_id][name]
+	not plan.source != [server, entry]
+	sensitivity := data.sark.sensitivity
+	defaults := data.sark.decision_defaults
+	not index.source != [sensitivity, rules, defaults]
+	indexed_role := index.roles[role]
+	role_doc := data.sark.roles[role]
+	not indexed_role != role_doc
+
+	# Admission, grants, denies, sharing, ownership, trust, the critical window.
+	agent.authenticated in plan.admitted
+	access := plan.roles[role]
+	_indexed_reach(access, agent, plan)
+	{true: object.get(index.ranks, agent.trust_level, 0), false: access.trust}[is_string(agent.trust_level)] >= plan.rank
+	_call_open(plan.critical)
+
+	# Arguments, as in _allowed_call.
+	args := object.get(input, "arguments", {})
+	marshalled := json.marshal(args)
+	count(marshalled) <= plan.max_bytes
+	not contains(marshalled, "..")
+	not contains(marshalled, "%")
+	not contains(marshalled, `\u`)
+	not regex.match(`[^\x01-\x7f]`, marshalled)
+	[pattern | some pattern in plan.suspect; regex.match(pattern, marshalled)] == []
+	nodes := [node | walk(args, node)]
+	[path | count(nodes) > rules.max_depth; some [path, _] in nodes; count(path) > rules.max_depth] == []
+	[value |
+		plan.file
+		some [path, value] in nodes
+		is_string(value)
+		regex.match(`^([/\\~]|[A-Za-z]:)`, value)
+		plan.path_keys[_key_of(path)]
+		not value in plan.roots
+		not _indexed_under(plan.root_prefixes, value)
+	] == []
+
+	# Secrets: one regex per raw key (the index's pattern). A pointer is built
+	# by joining the path with NUL, which no key here holds (it would show as
+	# \u0000), and escaping in one pass; concat takes strings only, so a path
+	# through an array has no pointer, and a secret below another one would
+	# need the outermost-only rule: both go to _allowed_call.
+	secret_pattern := index.secret_pattern
+	secrets := [array.concat(path, [key]) |
+		some [path, value] in nodes
+		is_object(value)
+		some key, _ in value
+		regex.match(secret_pattern, key)
+	]
+	pointers := [strings.replace_n({"~": "~0", "/": "~1", "\u0000": "/"}, concat("\u0000", array.concat([""], path))) | some path in secrets]
+	count(pointers) == count(secrets)
+	[p | some p in pointers; some q in pointers; startswith(p, concat("", [q, "/"]))] == []
+	spec := plan.rate_limit[to_number(agent.authenticated)]
+}
+
+# Reached through the role's grant, or as a member of the owning team.
+_indexed_reach(access, _, _) if access.reach
+
+_indexed_reach(_, agent, plan) if agent.team == plan.owner_team
+
+# strings.any_prefix_match, which the WebAssembly target lacks.
+_indexed_under(prefixes, value) if {
+	some prefix in prefixes
+	startswith(value, prefix)
+}
+
+# METADATA
+# description: |
 #   The decision for a tools/call every rule allows; undefined otherwise. One
 #   long body on purpose: in OPA's evaluator every expression, ref in an
 #   argument, function call and else branch is a step of its own (0.5-1 µs),

@@ -252,7 +252,9 @@ _visible_server_list := visible_servers if {
 #   one-body fast path (_allowed_call in gateway_call.rego); every other
 #   message, and every denied call, the full decision below.
 # entrypoint: true
-decision := _allowed_call if _allowed_call
+decision := _indexed_call if _indexed_call
+
+else := _allowed_call if _allowed_call
 
 else := _full_decision
 
