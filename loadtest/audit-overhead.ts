@@ -34,6 +34,7 @@ import {
   cpuSeconds,
   HEADERS,
   round as hundredths,
+  loadtestPolicyPaths,
   MAIN,
   type RunResult,
   run,
@@ -83,9 +84,7 @@ const median = (xs: number[]) => {
 };
 
 async function main() {
-  const opa = await startOpa({
-    paths: [join(ROOT, 'opa/policies'), join(ROOT, 'opa/data'), join(ROOT, 'loadtest/fixtures/data-overlay.json')],
-  });
+  const opa = await startOpa({ paths: loadtestPolicyPaths() });
   const upstream = await spawnNode(join(ROOT, 'loadtest/upstream.ts'), [], /^(http\S+)$/m);
   const clickhouse = await startClickHouse();
   const arms: Arm[] = [];

@@ -4,13 +4,29 @@
  * p95), and percentile maths.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { compileIndex } from '../scripts/build-policy.ts';
 import { freePort } from '../test/support/services.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 export const MAIN = join(ROOT, 'src/cli/main.ts');
+
+/**
+ * What the load tests' OPA loads: the repo's policies and data, the load-test
+ * overlay (no rate limit on echo), and a gateway index compiled for that data.
+ * The committed index was compiled without the overlay, so its echo entry would
+ * not match the live data and every call would take the plain fast path.
+ */
+export function loadtestPolicyPaths(): string[] {
+  const policies = join(ROOT, 'opa/policies');
+  const overlay = join(ROOT, 'loadtest/fixtures/data-overlay.json');
+  const index = join(mkdtempSync(join(tmpdir(), 'sark-loadtest-index-')), 'index.json');
+  writeFileSync(index, JSON.stringify(compileIndex([policies, join(ROOT, 'opa/data'), overlay])));
+  return [policies, join(ROOT, 'opa/data/data.json'), overlay, index];
+}
 
 /** The load test's call: an echo by an API-key developer agent (loadtest/fixtures/keys.json), allowed by the policy. */
 export const BODY = JSON.stringify({

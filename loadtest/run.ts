@@ -26,7 +26,18 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Service, startClickHouse, startOpa, startRedis } from '../test/support/services.ts';
-import { assertAllowed, BODY, HEADERS, MAIN, type RunResult, round, run, spawnNode, startSark } from './lib.ts';
+import {
+  assertAllowed,
+  BODY,
+  HEADERS,
+  loadtestPolicyPaths,
+  MAIN,
+  type RunResult,
+  round,
+  run,
+  spawnNode,
+  startSark,
+} from './lib.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const { values } = parseArgs({
@@ -76,9 +87,7 @@ async function measure(name: string, url: string, adminUrl?: string): Promise<Re
 }
 
 async function main() {
-  const opa = await startOpa({
-    paths: [join(ROOT, 'opa/policies'), join(ROOT, 'opa/data'), join(ROOT, 'loadtest/fixtures/data-overlay.json')],
-  });
+  const opa = await startOpa({ paths: loadtestPolicyPaths() });
   const upstream = await spawnNode(join(ROOT, 'loadtest/upstream.ts'), [], /^(http\S+)$/m);
   let clickhouse: Service | undefined;
   let redis: Service | undefined;
@@ -147,7 +156,7 @@ async function main() {
       node: process.version,
     },
     setup:
-      'OPA 1.22 server (opa/policies + opa/data + loadtest/fixtures/data-overlay.json), lean JSON upstream (loadtest/upstream.ts), SARK, ClickHouse 18.16 (sark_audit) and autocannon, each its own process, all on the same 2 cores',
+      'OPA 1.22 server with --optimize-store-for-read-speed (opa/policies + opa/data/data.json + loadtest/fixtures/data-overlay.json + the gateway index compiled for them), lean JSON upstream (loadtest/upstream.ts), SARK, ClickHouse 18.16 (sark_audit) and autocannon, each its own process, all on the same 2 cores',
     request: 'tools/call echo by an API-key developer agent, allowed by the policy',
     target: { reqPerSec: rate, p95Ms: 50 },
     scenarios,

@@ -4,8 +4,8 @@
  *      the data by the policy itself (data.sark.gateway.compiled_index); a Rego
  *      test fails when it is stale (gateway_index_test.rego);
  *   2. the WebAssembly bundle the embedded evaluator loads, opa/build/policy.wasm
- *      and opa/build/data.json, compiled from opa/policies and opa/data (index
- *      included); test/unit/decide/policy-build.test.ts fails when they are stale.
+ *      and opa/build/data.json, compiled from opa/policies and opa/data (without
+ *      the index); test/unit/decide/policy-build.test.ts fails when they are stale.
  * The files are committed so `sark serve` needs no OPA.
  *
  *   node scripts/build-policy.ts            write opa/data/index.json and opa/build/
@@ -23,26 +23,24 @@ export const ENTRYPOINTS = ['sark/gateway/decision', 'sark/a2a/decision'];
 
 export const INDEX_FILE = join(ROOT, 'opa', 'data', 'index.json');
 
-/** Evaluates the gateway index from opa/policies and opa/data and writes it to INDEX_FILE. */
+/**
+ * Evaluates the gateway index (data.sark.gateway.compiled_index) over the given
+ * policy and data paths and returns it as the data document to load beside
+ * them: { sark: { index } }. Paths must not already hold an index.
+ */
+export function compileIndex(paths: string[]): { sark: { index: unknown } } {
+  const args = ['eval', '-f', 'json', '--ignore', '*_test.rego', '--ignore', 'index.json'];
+  for (const p of paths) args.push('-d', p);
+  const out = execFileSync(requireOpa(), [...args, 'data.sark.gateway.compiled_index'], {
+    cwd: ROOT,
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  return { sark: { index: JSON.parse(out.toString('utf8')).result[0].expressions[0].value } };
+}
+
+/** Writes the index of opa/policies and opa/data to INDEX_FILE. */
 export function buildIndex(): void {
-  const out = execFileSync(
-    requireOpa(),
-    [
-      'eval',
-      '-f',
-      'json',
-      '--ignore',
-      '*_test.rego',
-      '-d',
-      'opa/policies',
-      '-d',
-      'opa/data',
-      'data.sark.gateway.compiled_index',
-    ],
-    { cwd: ROOT, maxBuffer: 256 * 1024 * 1024 },
-  );
-  const index = JSON.parse(out.toString('utf8')).result[0].expressions[0].value;
-  writeFileSync(INDEX_FILE, `${JSON.stringify({ sark: { index } }, null, 2)}\n`);
+  writeFileSync(INDEX_FILE, `${JSON.stringify(compileIndex(['opa/policies', 'opa/data']), null, 2)}\n`);
 }
 
 export function buildPolicy(outDir: string): void {
@@ -50,7 +48,9 @@ export function buildPolicy(outDir: string): void {
   const work = mkdtempSync(join(tmpdir(), 'sark-policy-'));
   try {
     const bundle = join(work, 'bundle.tar.gz');
-    const args = ['build', '-t', 'wasm', '-o', bundle, '--ignore', '*_test.rego'];
+    // Without the gateway index: in the WebAssembly evaluator its guards (deep
+    // comparisons of whole documents) cost more than the index saves (opa/BENCH.md, round four).
+    const args = ['build', '-t', 'wasm', '-o', bundle, '--ignore', '*_test.rego', '--ignore', 'index.json'];
     for (const e of ENTRYPOINTS) args.push('-e', e);
     execFileSync(opa, [...args, 'opa/policies', 'opa/data'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
     execFileSync('tar', ['-xzf', bundle, '-C', work, '/policy.wasm', '/data.json'], { stdio: 'ignore' });

@@ -46,8 +46,7 @@ _indexed_call := {
 	server_id := input.server.id
 	name := input.tool.name
 	agent := input.agent
-	index := data.sark.index
-	plan := index.tools[server_id][name]
+	plan := data.sark.index.tools[server_id][name]
 	rules := data.sark.argument_rules
 	[role] := agent.roles
 
@@ -58,18 +57,19 @@ _indexed_call := {
 	server := data.sark.servers[server_id]
 	entry := data.sark.tools[server_id][name]
 	not plan.source != [server, entry]
+	globals := data.sark.index.globals
 	sensitivity := data.sark.sensitivity
 	defaults := data.sark.decision_defaults
-	not index.source != [sensitivity, rules, defaults]
-	indexed_role := index.roles[role]
+	not globals.source != [sensitivity, rules, defaults]
+	indexed_role := data.sark.index.roles[role]
 	role_doc := data.sark.roles[role]
 	not indexed_role != role_doc
 
 	# Admission, grants, denies, sharing, ownership, trust, the critical window.
 	agent.authenticated in plan.admitted
-	access := plan.roles[role]
+	access := plan.access[role]
 	_indexed_reach(access, agent, plan)
-	{true: object.get(index.ranks, agent.trust_level, 0), false: access.trust}[is_string(agent.trust_level)] >= plan.rank
+	{true: object.get(globals.ranks, agent.trust_level, 0), false: access.trust}[is_string(agent.trust_level)] >= plan.rank
 	_call_open(plan.critical)
 
 	# Arguments, as in _allowed_call.
@@ -98,7 +98,7 @@ _indexed_call := {
 	# \u0000), and escaping in one pass; concat takes strings only, so a path
 	# through an array has no pointer, and a secret below another one would
 	# need the outermost-only rule: both go to _allowed_call.
-	secret_pattern := index.secret_pattern
+	secret_pattern := globals.secret_pattern
 	secrets := [array.concat(path, [key]) |
 		some [path, value] in nodes
 		is_object(value)

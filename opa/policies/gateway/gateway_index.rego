@@ -7,9 +7,13 @@
 # policy:build` evaluates compiled_index once and writes it to
 # opa/data/index.json, and a test fails when that file is stale.
 #
-# Every entry carries copies of the documents it was computed from; the fast
-# path compares them with the live data on each call and steps aside when they
-# differ, so a stale index costs speed, never a wrong decision.
+# The index keeps copies of the documents it was computed from (each tool's
+# source, the roles, the global source); the fast path compares them with the
+# live data on each call and steps aside when they differ, so a stale index
+# costs speed, never a wrong decision. A call reads three parts of it: its
+# tool's entry, the globals and its role. Without
+# --optimize-store-for-read-speed OPA converts every document it reads, so
+# no call reads the whole index.
 package sark.gateway
 
 import data.sark.lib.levels
@@ -25,9 +29,11 @@ default compiled_index := null
 
 compiled_index := {
 	"version": 1,
-	"source": [data.sark.sensitivity, data.sark.argument_rules, data.sark.decision_defaults],
-	"ranks": data.sark.sensitivity.levels,
-	"secret_pattern": _index_secret_pattern,
+	"globals": {
+		"source": [data.sark.sensitivity, data.sark.argument_rules, data.sark.decision_defaults],
+		"ranks": data.sark.sensitivity.levels,
+		"secret_pattern": _index_secret_pattern,
+	},
 	"roles": data.sark.roles,
 	"tools": {server_id: plans |
 		some server_id, server in data.sark.servers
@@ -66,11 +72,11 @@ _index_plan(server_id, server, name, entry) := plan if {
 	plan := object.union(
 		{
 			"source": [server, entry],
-			"admitted": _index_admitted[object.get(server, "require_authentication", false)],
-			"roles": {role: access |
+			"access": {role: access |
 				some role, _ in data.sark.roles
 				access := _index_access(server_id, name, role)
 			},
+			"admitted": _index_admitted[object.get(server, "require_authentication", false)],
 			"rank": rank,
 			"critical": critical,
 			"max_bytes": object.get(entry, "max_argument_bytes", rules.max_bytes),

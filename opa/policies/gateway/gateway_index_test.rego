@@ -110,14 +110,15 @@ test_deny_no_index_no_indexed_path if {
 
 test_allow_index_entries if {
 	index := gateway.compiled_index
+	index.tools.files.write_file.access.developer == {"reach": false, "trust": 2}
+	index.tools.demo.echo.access.anonymous == {"reach": true, "trust": 1}
 	write := index.tools.files.write_file
-	write.roles.developer == {"reach": false, "trust": 2}
 	write.owner_team == "platform"
 	write.admitted == [true]
 	write.drop == [["_debug", "/_debug"]]
 	write.root_prefixes == ["/srv/shared/", "/tmp/"]
+	index.tools.files.write_file.source == [data.sark.servers.files, data.sark.tools.files.write_file]
 	echo := index.tools.demo.echo
-	echo.roles.anonymous == {"reach": true, "trust": 1}
 	echo.admitted == [false, true]
 	not echo.owner_team
 	index.tools.ops.run_command.suspect == [gateway._shell_metacharacters]
@@ -126,12 +127,12 @@ test_allow_index_entries if {
 	index.tools.ops.restart_service.audit == {"level": "full"}
 
 	# Denied for a role: no entry for it; denied by the server: no plan at all.
-	not index.tools.demo.delete_file.roles.developer
+	not index.tools.demo.delete_file.access.developer
 	not index.tools.ops.format_disk
 }
 
 test_allow_index_secret_pattern_runs_on_raw_keys if {
-	pattern := gateway.compiled_index.secret_pattern
+	pattern := gateway.compiled_index.globals.secret_pattern
 	every key in ["Authorization", "API-KEY", "x-api_key", "session-token", "Set-Cookie"] {
 		regex.match(pattern, key)
 	}
