@@ -107,7 +107,7 @@ _indexed_call := {
 	]
 	pointers := [strings.replace_n({"~": "~0", "/": "~1", "\u0000": "/"}, concat("\u0000", array.concat([""], path))) | some path in secrets]
 	count(pointers) == count(secrets)
-	[p | some p in pointers; some q in pointers; startswith(p, concat("", [q, "/"]))] == []
+	[p | count(pointers) > 1; some p in pointers; some q in pointers; startswith(p, concat("", [q, "/"]))] == []
 	spec := plan.rate_limit[to_number(agent.authenticated)]
 }
 
