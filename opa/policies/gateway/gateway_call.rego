@@ -1,16 +1,24 @@
-# SARK gateway: the allowed tools/call fast path
+# SARK gateway: the allowed tools/call fast paths
 #
 # Most messages are tool calls that every rule allows. Assembling their
 # decision from the individual rules (allow, reasons, obligations, cache,
 # audit, rate_limit and their helpers) costs a rule or function evaluation
-# each, 1-4 µs apiece in OPA's evaluator (opa/BENCH.md); this path settles
-# such a call in one body over values bound once. It is undefined for every other message,
-# for any call some rule denies and for arguments it cannot settle cheaply
-# (anything that could hold an encoded or climbing path, a shell
-# metacharacter for an exec tool, a semicolon for a sql tool); those take
-# _full_decision. gateway_call_test.rego holds the two equal on every test
-# input, so a rule change not mirrored here fails as soon as a test input
-# exercises it.
+# each, 1-4 µs apiece in OPA's evaluator (opa/BENCH.md); these paths settle
+# such a call in one body over values bound once. They are undefined for
+# every other message, for any call some rule denies and for arguments they
+# cannot settle cheaply (anything that could hold an encoded or climbing
+# path, a shell metacharacter for an exec tool, a semicolon for a sql tool);
+# those take _full_decision. gateway_call_test.rego holds the decision equal
+# to _full_decision on every test input, so a rule change not mirrored here
+# fails as soon as a test input exercises it.
+#
+# Two paths, tried in this order: _indexed_call reads the per-tool facts off
+# the index (OPA server with the index in its data); _allowed_call works them
+# out from the data (the WebAssembly bundle, which has no index, and calls
+# the index does not cover). Their argument checks are the same rules written
+# twice on purpose: a shared function would cost a call and its arguments on
+# every decision, and the indexed copy reads its keys, roots and secret
+# pattern from the index.
 package sark.gateway
 
 # METADATA
