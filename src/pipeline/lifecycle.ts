@@ -154,12 +154,11 @@ export class Pipeline {
       return this.#fail(res, err, 'id' in parsed ? (parsed.id ?? null) : null, label);
     }
     const v = await this.#authorizer.authorize(req, path, msg, identity, headers, t0);
+    this.#count(label, v);
     if (v.refusal) {
       this.#deps.recorder.record(auditEvent(this.#serverId, v.facts));
-      this.#deps.metrics.requests.labels(label, 'deny').inc();
       return this.#refuse(res, v, msg.id, msg.kind !== 'notification');
     }
-    this.#deps.metrics.requests.labels(label, 'allow').inc();
     const upstream = await this.#forward(req, res, msg.id, {
       body: JSON.stringify(v.forward),
       headers: upstreamHeaders(msg, v.forward!),
@@ -215,13 +214,12 @@ export class Pipeline {
       }
       const v = await this.#authorizer.authorize(req, path, msg, identity, headers, t0);
       verdicts.push(v);
+      this.#count(label, v);
       if (v.refusal) {
-        this.#deps.metrics.requests.labels(label, 'deny').inc();
         // Refused notifications and responses get no answer, as JSON-RPC says; they are audited.
         if (msg.kind === 'request') injected.push(errorObject(msg.id, v.refusal, refusalData(v)));
         continue;
       }
-      this.#deps.metrics.requests.labels(label, 'allow').inc();
       allowed.push(v.forward!);
       if (v.rewrite && msg.id !== null) plan.set(msg.id, v.rewrite);
     }
@@ -257,11 +255,8 @@ export class Pipeline {
     const v = await this.#authorizer.authorize(req, path, pseudo, identity, headers, t0);
     // Recorded at decision time: a GET stream may stay open for hours.
     this.#deps.recorder.record(auditEvent(this.#serverId, v.facts));
-    if (v.refusal) {
-      this.#deps.metrics.requests.labels(label, 'deny').inc();
-      return this.#refuse(res, v, null, false);
-    }
-    this.#deps.metrics.requests.labels(label, 'allow').inc();
+    this.#count(label, v);
+    if (v.refusal) return this.#refuse(res, v, null, false);
     await this.#forward(req, res, null, {});
   }
 
@@ -279,11 +274,8 @@ export class Pipeline {
     const pseudo = httpPseudoMessage('gateway:stream:listen', headers, 'legacy-sse');
     const v = await this.#authorizer.authorize(req, path, pseudo, identity, headers, t0);
     this.#deps.recorder.record(auditEvent(this.#serverId, v.facts));
-    if (v.refusal) {
-      this.#deps.metrics.requests.labels('legacy:sse', 'deny').inc();
-      return this.#refuse(res, v, null, false);
-    }
-    this.#deps.metrics.requests.labels('legacy:sse', 'allow').inc();
+    this.#count('legacy:sse', v);
+    if (v.refusal) return this.#refuse(res, v, null, false);
     try {
       await legacy.openStream(req, res, identity.id);
     } catch (err) {
@@ -332,16 +324,15 @@ export class Pipeline {
       return this.#fail(res, err, 'id' in parsed ? (parsed.id ?? null) : null, label);
     }
     const v = await this.#authorizer.authorize(req, path, msg, identity, headers, t0);
+    this.#count(label, v);
     if (v.refusal) {
       this.#deps.recorder.record(auditEvent(this.#serverId, v.facts));
-      this.#deps.metrics.requests.labels(label, 'deny').inc();
       if (msg.kind !== 'request') return this.#refuse(res, v, null, false);
       legacy.inject(session, errorObject(msg.id, v.refusal, refusalData(v)));
       res.setHeader('x-sark-error', v.refusal.code);
       res.writeHead(202, { 'content-type': 'text/plain', 'content-length': 8 }).end('Accepted');
       return;
     }
-    this.#deps.metrics.requests.labels(label, 'allow').inc();
     if (v.rewrite && msg.id !== null) session.plan.set(msg.id, v.rewrite);
     let upstream: ForwardResult | SarkError;
     try {
@@ -351,6 +342,11 @@ export class Pipeline {
       upstream = err instanceof SarkError ? err : new SarkError('SARK_INTERNAL', { cause: err });
     }
     this.#deps.recorder.record(auditEvent(this.#serverId, { ...v.facts, upstream }));
+  }
+
+  /** Counts a decided message in sark_requests_total by its method label and outcome. */
+  #count(label: string, v: Verdict): void {
+    this.#deps.metrics.requests.labels(label, v.refusal ? 'deny' : 'allow').inc();
   }
 
   async #forward(
