@@ -36,13 +36,13 @@ import {
   round as hundredths,
   loadtestPolicyPaths,
   MAIN,
+  ROOT,
   type RunResult,
   run,
-  spawnNode,
   startSark,
+  startUpstream,
 } from './lib.ts';
 
-const ROOT = new URL('..', import.meta.url).pathname;
 const { values } = parseArgs({
   options: {
     rounds: { type: 'string', default: '4' },
@@ -85,7 +85,7 @@ const median = (xs: number[]) => {
 
 async function main() {
   const opa = await startOpa({ paths: loadtestPolicyPaths() });
-  const upstream = await spawnNode(join(ROOT, 'loadtest/upstream.ts'), [], /^(http\S+)$/m);
+  const upstream = await startUpstream();
   const clickhouse = await startClickHouse();
   const arms: Arm[] = [];
   try {

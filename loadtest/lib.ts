@@ -8,10 +8,10 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { compileIndex } from '../scripts/build-policy.ts';
+import { compileIndex, ROOT } from '../scripts/build-policy.ts';
 import { freePort } from '../test/support/services.ts';
 
-const ROOT = new URL('..', import.meta.url).pathname;
+export { ROOT };
 export const MAIN = join(ROOT, 'src/cli/main.ts');
 
 /**
@@ -41,6 +41,11 @@ export interface Child {
   readonly url: string;
   readonly proc: ChildProcess;
   stop(): Promise<void>;
+}
+
+/** The lean JSON upstream both harnesses measure against (loadtest/upstream.ts). */
+export function startUpstream(): Promise<Child> {
+  return spawnNode(join(ROOT, 'loadtest/upstream.ts'), [], /^(http\S+)$/m);
 }
 
 /** Spawns `node <script> …args` and resolves with the first line matching `pattern` on stdout. */

@@ -32,14 +32,14 @@ import {
   HEADERS,
   loadtestPolicyPaths,
   MAIN,
+  ROOT,
   type RunResult,
   round,
   run,
-  spawnNode,
   startSark,
+  startUpstream,
 } from './lib.ts';
 
-const ROOT = new URL('..', import.meta.url).pathname;
 const { values } = parseArgs({
   options: {
     duration: { type: 'string', default: '10' },
@@ -88,7 +88,7 @@ async function measure(name: string, url: string, adminUrl?: string): Promise<Re
 
 async function main() {
   const opa = await startOpa({ paths: loadtestPolicyPaths() });
-  const upstream = await spawnNode(join(ROOT, 'loadtest/upstream.ts'), [], /^(http\S+)$/m);
+  const upstream = await startUpstream();
   let clickhouse: Service | undefined;
   let redis: Service | undefined;
   const scenarios: Record<string, RunResult> = {};
