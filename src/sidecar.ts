@@ -5,6 +5,9 @@
  */
 import type { Server } from 'node:http';
 import type { SarkConfig } from './config/schema.ts';
+import { Authorizer } from './decide/authorize.ts';
+import { Bindings } from './decide/bindings.ts';
+import { primaryReason } from './decide/decision.ts';
 import type { PolicyEngine } from './decide/engine.ts';
 import { createOpaEngine } from './decide/opa-client.ts';
 import { createPolicyPath } from './decide/policy-path.ts';
@@ -14,10 +17,24 @@ import { LegacyTransport } from './forward/legacy.ts';
 import { createUpstream, type Upstream } from './forward/upstream.ts';
 import { createIdentityResolver } from './identity/resolve.ts';
 import { createAdminHandler } from './listen/admin.ts';
+import { HostGuard } from './listen/host-guard.ts';
+import type { Transport } from './listen/intake.ts';
+import { LegacySseAdapter } from './listen/legacy-sse.ts';
+import { Router } from './listen/router.ts';
 import { closeServer, listen } from './listen/server.ts';
+import { StreamableHttpAdapter } from './listen/streamable-http.ts';
 import { createLogger, type Logger } from './observe/logger.ts';
 import { createMetrics, type SarkMetrics } from './observe/metrics.ts';
-import { Pipeline } from './pipeline/lifecycle.ts';
+import { Pipeline } from './pipeline/flow.ts';
+import { LegacyPort, type Port, StreamableHttpPort } from './pipeline/ports.ts';
+import {
+  DecideStage,
+  ForwardStage,
+  IdentityStage,
+  ObligationsStage,
+  RecordStage,
+  type Stage,
+} from './pipeline/stages.ts';
 import type { AuditRecorder } from './record/audit.ts';
 import { createAuditRecorder } from './record/recorder.ts';
 
@@ -59,6 +76,7 @@ export async function startSidecar(
     url: upstreamUrl,
     timeoutMs: config.upstreamTimeoutMs,
     connections: config.upstreamConnections,
+    maxBufferedBytes: config.upstreamMaxBufferedBytes,
   });
   const legacy = config.upstreamSseUrl
     ? new LegacyTransport({
@@ -66,24 +84,63 @@ export async function startSidecar(
         messagesPath: config.legacyMessagesPath,
         timeoutMs: config.upstreamTimeoutMs,
         connections: config.upstreamConnections,
+        maxEventBytes: config.upstreamMaxBufferedBytes,
       })
     : undefined;
   const recorder: AuditRecorder = await createAuditRecorder(config, metrics.audit, logger);
-  const pipeline = new Pipeline({
-    config,
-    resolveIdentity,
+  const bindings = new Bindings(
+    { maxEntries: config.bindingMaxEntries, sessionIdleTtlMs: config.sessionIdleTtlMs, taskTtlMs: config.taskTtlMs },
+    policy.redis,
+  );
+  const authorizer = new Authorizer({
+    serverId: config.serverId,
     decide: policy.decide,
     rateLimit: policy.rateLimit,
-    upstream,
-    legacy,
-    recorder,
-    metrics,
+    bindings,
+    subscriptionMaxUris: config.subscriptionMaxUris,
+    concurrency: config.batchConcurrency,
     logger,
+    countDecision: (d) => metrics.decisions.labels(d.allow ? 'allow' : 'deny', primaryReason(d)).inc(),
+  });
+  const ports = new Map<Transport, Port>([['streamable-http', new StreamableHttpPort(upstream)]]);
+  if (legacy) ports.set('legacy-sse', new LegacyPort(legacy));
+  // The one declared list of stages every transport's requests go through.
+  const stages: Stage[] = [
+    new IdentityStage(resolveIdentity),
+    new DecideStage(authorizer),
+    new ObligationsStage(),
+    new ForwardStage(ports),
+    new RecordStage(config.serverId, recorder, metrics),
+  ];
+  const pipeline = new Pipeline(stages, config.batchConcurrency, logger);
+  const bodyOptions = {
+    maxBodyBytes: config.maxBodyBytes,
+    jsonLimits: {
+      maxDepth: config.jsonMaxDepth,
+      maxStringLength: config.jsonMaxStringLength,
+      maxArrayLength: config.jsonMaxArrayLength,
+      maxKeys: config.jsonMaxKeys,
+    },
+    batchMode: config.batchMode,
+    batchMaxElements: config.batchMaxElements,
+  };
+  const router = new Router({
+    mcpPath: config.mcpPath,
+    legacySsePath: config.legacySsePath,
+    legacyMessagesPath: config.legacyMessagesPath,
+    guard: new HostGuard({
+      listen: config.listen,
+      allowedHosts: config.allowedHosts,
+      allowedOrigins: config.allowedOrigins,
+    }),
+    streamable: new StreamableHttpAdapter(bodyOptions),
+    legacy: legacy ? new LegacySseAdapter(bodyOptions) : undefined,
+    flow: (intake) => pipeline.run(intake),
   });
 
   const servers: Server[] = [];
   try {
-    const data = await listen(config.listen, pipeline.handle.bind(pipeline));
+    const data = await listen(config.listen, router.handle);
     servers.push(data.server);
     const admin = await listen(config.adminListen, createAdminHandler({ metrics, probePolicy: () => engine.probe() }));
     servers.push(admin.server);
@@ -111,6 +168,7 @@ export async function startSidecar(
   } catch (err) {
     await Promise.all(servers.map(closeServer));
     await upstream.close();
+    await legacy?.close();
     await policy.close();
     await recorder.close();
     await demo?.close();

@@ -29,6 +29,16 @@ const httpUrl = z
 
 const absPath = z.string().regex(/^\/[^\s?#]*$/, 'expected an absolute URL path such as /mcp');
 
+const hostList = z
+  .string()
+  .regex(/^[A-Za-z0-9.:[\]-]+(,[A-Za-z0-9.:[\]-]+)*$/, 'expected host[:port][,host[:port]…]')
+  .transform((v) => v.split(','));
+
+const originList = z
+  .string()
+  .regex(/^https?:\/\/[^\s,/]+(,https?:\/\/[^\s,/]+)*$/, 'expected scheme://host[:port][,…]')
+  .transform((v) => v.split(','));
+
 const decisionPath = z
   .string()
   .regex(
@@ -114,6 +124,50 @@ export const fields = [
     'path',
     absPath.default('/messages'),
     'Path on the data listener where legacy clients POST their messages.',
+  ),
+  field(
+    'allowedHosts',
+    'allowed-hosts',
+    'string',
+    hostList.optional(),
+    'Comma-separated Host names (name or name:port) the data listener answers for; others get 403 (DNS rebinding protection). Unset: localhost names when listening on loopback, any name otherwise.',
+    '(localhost names on loopback, any otherwise)',
+  ),
+  field(
+    'allowedOrigins',
+    'allowed-origins',
+    'string',
+    originList.optional(),
+    'Comma-separated Origins (scheme://host[:port]) allowed to call the data listener; a request with any other Origin gets 403. Unset: localhost origins when listening on loopback, none otherwise.',
+    '(localhost origins on loopback, none otherwise)',
+  ),
+  field(
+    'upstreamMaxBufferedBytes',
+    'upstream-max-buffered-bytes',
+    'integer',
+    int(1024, 1024 * 1024 * 1024).default(16 * 1024 * 1024),
+    'Largest upstream answer (a JSON body, or one SSE event) SARK holds in memory to filter or rewrite it, in bytes; a larger one is refused with 502.',
+  ),
+  field(
+    'sessionIdleTtlMs',
+    'session-idle-ttl-ms',
+    'integer',
+    int(1000, 30 * 86_400_000).default(3_600_000),
+    'How long SARK remembers which principal owns a 2025 session after its last use, in ms; after it the session id is refused (404) and the client starts a new one.',
+  ),
+  field(
+    'taskTtlMs',
+    'task-ttl-ms',
+    'integer',
+    int(1000, 30 * 86_400_000).default(86_400_000),
+    'How long SARK remembers which principal owns a task, in ms.',
+  ),
+  field(
+    'bindingMaxEntries',
+    'binding-max-entries',
+    'integer',
+    int(1, 100_000_000).default(100_000),
+    'Most session and task ownership records held in memory (least recently used are forgotten first).',
   ),
   field(
     'serverId',
@@ -331,6 +385,27 @@ export const fields = [
     'enum',
     z.enum(['per-element', 'reject']).default('per-element'),
     'JSON-RPC batches (2025-03-26 and earlier): authorize and answer each element, or reject every batch.',
+  ),
+  field(
+    'batchMaxElements',
+    'batch-max-elements',
+    'integer',
+    int(1, 10_000).default(100),
+    'Most messages in one JSON-RPC batch; a larger batch is refused whole.',
+  ),
+  field(
+    'batchConcurrency',
+    'batch-concurrency',
+    'integer',
+    int(1, 1000).default(8),
+    'Policy decisions one request may have in flight at once (batch elements, subscription resources, listed items).',
+  ),
+  field(
+    'subscriptionMaxUris',
+    'subscription-max-uris',
+    'integer',
+    int(1, 10_000).default(100),
+    'Most resources one subscriptions/listen may cover; each is decided like a resources/read.',
   ),
   field(
     'apiKeysFile',

@@ -4,20 +4,12 @@
  * metadata. Field names are snake_case, as Rego style expects.
  */
 import type { Identity } from '../identity/resolve.ts';
+import type { RequestMeta } from '../listen/intake.ts';
 import type { McpMessage } from '../mcp/classify.ts';
 
-export const INPUT_SCHEMA_VERSION = 1;
+export type { RequestMeta } from '../listen/intake.ts';
 
-export interface RequestMeta {
-  readonly requestId: string;
-  readonly httpMethod: string;
-  readonly path: string;
-  readonly clientAddress: string | undefined;
-  readonly userAgent: string | undefined;
-  readonly sessionId: string | undefined;
-  readonly transport: 'streamable-http';
-  readonly nowMs: number;
-}
+export const INPUT_SCHEMA_VERSION = 1;
 
 export interface PolicyInput {
   readonly schema_version: number;
@@ -103,6 +95,12 @@ export function buildInput(serverId: string, msg: McpMessage, identity: Identity
       case 'resources/subscribe':
       case 'resources/unsubscribe':
         input.resource = { uri: msg.name };
+        break;
+      // completion/complete names the prompt or resource template it completes
+      // (MCP "Completion": params.ref), so the policy can judge it like a use of them.
+      case 'completion/complete':
+        if (msg.ref === 'ref/prompt') input.prompt = { name: msg.name };
+        else if (msg.ref === 'ref/resource') input.resource = { uri: msg.name };
         break;
       default:
         if (msg.method?.startsWith('tasks/')) input.task = { id: msg.name };

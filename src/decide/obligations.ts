@@ -1,94 +1,153 @@
 /**
- * The decision's obligations (opa/schemas/decision.schema.json), read once per
- * decision and applied by later stages:
- * - `obligations.arguments` rewrites the tool or prompt arguments before the
- *   message is forwarded: start from `replace` when not null, remove the
- *   `drop` JSON Pointers (RFC 6901), overwrite the `redact` pointers with the
- *   placeholder;
- * - `visible_tools` filters a tools/list result to the tools the caller may
- *   invoke;
- * - `cache.ttl_seconds` bounds how long a 2026-07-28 client may keep a list
- *   result (`ttlMs`).
- * A malformed obligation is a policy error: the caller denies (fail closed).
+ * The obligations of a verdict: what later stages must do because of this
+ * decision. Each obligation names the stage it addresses; that stage applies
+ * it or refuses the message (fail closed). An obligation no stage knows —
+ * a key under the decision's `obligations` object that SARK does not
+ * implement — is refused by the obligations stage: SARK never forwards a
+ * message whose decision asked for something it cannot do.
+ *
+ * From the decision document (opa/schemas/decision.schema.json):
+ * - `obligations.arguments` → `edit_arguments` (obligations stage): start
+ *   from `replace` when not null, remove the `drop` JSON Pointers (RFC 6901),
+ *   overwrite the `redact` pointers with the placeholder. The forwarded and
+ *   the audited arguments are both the edited ones.
+ * - `visible_tools` → `filter_tools` (forward stage) for tools/list.
+ * - `cache.ttl_seconds` → `cap_ttl` (forward stage) for 2026-07-28 list results.
+ * - `audit.level` → `audit` (record stage).
+ * The decide stage adds SARK's own (per-item list filters, session and task
+ * bindings, subscription notification filters): see decide/authorize.ts.
+ * A malformed obligation is a policy error: SARK_POLICY_MALFORMED, a deny.
  */
 import { SarkError } from '../errors.ts';
 import type { Decision } from './decision.ts';
 
-export interface ArgumentObligation {
+export interface ArgumentEdit {
   readonly replace: Record<string, unknown> | null;
   readonly drop: readonly string[];
   readonly redact: readonly string[];
   readonly placeholder: string;
 }
 
-export interface Obligations {
-  /** Undefined when the arguments go through unchanged. */
-  readonly arguments: ArgumentObligation | undefined;
-  /** Undefined when the result is not filtered. */
-  readonly visibleTools: ReadonlySet<string> | undefined;
-  /** Upper bound for a result's ttlMs; undefined when the policy sets none. */
-  readonly maxTtlMs: number | undefined;
+/** Lists whose items are each judged like the action that would use them. */
+export type ItemList = 'prompts' | 'resources' | 'resourceTemplates';
+
+/** Decides, for one caller, whether a listed item may be shown. */
+export interface ItemJudge {
+  visible(list: ItemList, item: Record<string, unknown>): Promise<boolean>;
 }
 
-export const NO_OBLIGATIONS: Obligations = Object.freeze({
-  arguments: undefined,
-  visibleTools: undefined,
-  maxTtlMs: undefined,
-});
+/** Binds a task, once its id is known, to the caller with the answer obligations of the request that created it. */
+export interface TaskBinder {
+  bind(taskId: string): void;
+}
+
+export interface SessionBinder {
+  bind(sessionId: string): void;
+  end(sessionId: string): void;
+}
+
+export type AuditLevel = 'none' | 'basic' | 'full';
+
+export type Obligation =
+  | { readonly kind: 'edit_arguments'; readonly stage: 'obligations'; readonly edit: ArgumentEdit }
+  | { readonly kind: 'filter_tools'; readonly stage: 'forward'; readonly visible: ReadonlySet<string> }
+  | { readonly kind: 'filter_items'; readonly stage: 'forward'; readonly list: ItemList; readonly judge: ItemJudge }
+  | { readonly kind: 'cap_ttl'; readonly stage: 'forward'; readonly maxTtlMs: number }
+  | { readonly kind: 'filter_tasks'; readonly stage: 'forward'; readonly owned: (taskId: string) => boolean }
+  | { readonly kind: 'bind_task'; readonly stage: 'forward'; readonly binder: TaskBinder }
+  | { readonly kind: 'bind_session'; readonly stage: 'forward'; readonly binder: SessionBinder }
+  | {
+      readonly kind: 'end_session';
+      readonly stage: 'forward';
+      readonly binder: SessionBinder;
+      readonly sessionId: string;
+    }
+  | { readonly kind: 'drop_notifications'; readonly stage: 'forward'; readonly covered: ReadonlySet<string> }
+  | { readonly kind: 'audit'; readonly stage: 'record'; readonly level: AuditLevel }
+  | { readonly kind: 'unknown'; readonly stage: undefined; readonly name: string };
+
+export type ObligationKind = Obligation['kind'];
 
 const POINTER = /^(\/([^~/]|~[01])*)+$/;
+const KNOWN_OBLIGATION_KEYS = new Set(['arguments']);
+const LIST_ACTIONS = new Set(['gateway:tools:list', 'gateway:resources:list', 'gateway:prompts:list']);
+const NONE: readonly Obligation[] = Object.freeze([]);
 
 function malformed(detail: string): SarkError {
   return new SarkError('SARK_POLICY_MALFORMED', { detail: `obligations: ${detail}` });
 }
 
-/** Reads and validates the obligations of an allow decision. Throws SARK_POLICY_MALFORMED. */
-export function obligationsOf(decision: Decision): Obligations {
+/**
+ * Reads and validates the obligations of an allow decision for a message of
+ * `action`. Throws SARK_POLICY_MALFORMED.
+ */
+export function obligationsOf(decision: Decision, action: string): readonly Obligation[] {
   const doc = decision.document;
-  if (!doc) return NO_OBLIGATIONS;
-  let args: ArgumentObligation | undefined;
-  const o = doc.obligations as { arguments?: unknown } | undefined | null;
+  if (!doc) return NONE;
+  let out: Obligation[] | undefined;
+  const push = (o: Obligation) => {
+    if (out === undefined) out = [];
+    out.push(o);
+  };
+  const o = doc.obligations as Record<string, unknown> | undefined | null;
   if (o !== undefined && o !== null) {
-    if (typeof o !== 'object') throw malformed('"obligations" must be an object');
-    const a = o.arguments as Partial<ArgumentObligation> | undefined;
-    if (a !== undefined && a !== null) {
-      const replace = a.replace ?? null;
-      const drop = a.drop ?? [];
-      const redact = a.redact ?? [];
-      if (replace !== null && (typeof replace !== 'object' || Array.isArray(replace))) {
-        throw malformed('"replace" must be an object or null');
-      }
-      if (!Array.isArray(drop) || !drop.every((p) => typeof p === 'string' && POINTER.test(p))) {
-        throw malformed('"drop" must be JSON Pointers');
-      }
-      if (!Array.isArray(redact) || !redact.every((p) => typeof p === 'string' && POINTER.test(p))) {
-        throw malformed('"redact" must be JSON Pointers');
-      }
-      if (replace !== null || drop.length > 0 || redact.length > 0) {
-        args = { replace, drop, redact, placeholder: typeof a.placeholder === 'string' ? a.placeholder : '[REDACTED]' };
-      }
+    if (typeof o !== 'object' || Array.isArray(o)) throw malformed('"obligations" must be an object');
+    const edit = argumentEdit(o.arguments);
+    if (edit) push({ kind: 'edit_arguments', stage: 'obligations', edit });
+    for (const key in o) {
+      if (!KNOWN_OBLIGATION_KEYS.has(key) && o[key] !== null) push({ kind: 'unknown', stage: undefined, name: key });
     }
   }
-  let visibleTools: Set<string> | undefined;
   const v = doc.visible_tools;
   if (v !== undefined && v !== null) {
     if (!Array.isArray(v) || !v.every((t) => typeof t === 'string')) throw malformed('"visible_tools" must be strings');
-    visibleTools = new Set(v);
+    if (action === 'gateway:tools:list') push({ kind: 'filter_tools', stage: 'forward', visible: new Set(v) });
   }
-  let maxTtlMs: number | undefined;
   const c = doc.cache as { ttl_seconds?: unknown } | undefined | null;
-  if (c && typeof c.ttl_seconds === 'number' && Number.isFinite(c.ttl_seconds) && c.ttl_seconds >= 0) {
-    maxTtlMs = c.ttl_seconds * 1000;
+  if (
+    LIST_ACTIONS.has(action) &&
+    c &&
+    typeof c.ttl_seconds === 'number' &&
+    Number.isFinite(c.ttl_seconds) &&
+    c.ttl_seconds >= 0
+  ) {
+    push({ kind: 'cap_ttl', stage: 'forward', maxTtlMs: c.ttl_seconds * 1000 });
   }
-  if (args === undefined && visibleTools === undefined && maxTtlMs === undefined) return NO_OBLIGATIONS;
-  return { arguments: args, visibleTools, maxTtlMs };
+  const level = auditLevelOf(doc);
+  if (level !== 'basic') push({ kind: 'audit', stage: 'record', level });
+  return out ?? NONE;
 }
 
-/** Applies an argument obligation; returns a new object, never mutates `args`. */
-export function applyArgumentObligation(
-  args: Record<string, unknown> | undefined,
-  o: ArgumentObligation,
-): Record<string, unknown> {
+function argumentEdit(a: unknown): ArgumentEdit | undefined {
+  if (a === undefined || a === null) return undefined;
+  if (typeof a !== 'object' || Array.isArray(a)) throw malformed('"arguments" must be an object');
+  const { replace = null, drop = [], redact = [], placeholder } = a as Partial<ArgumentEdit>;
+  if (replace !== null && (typeof replace !== 'object' || Array.isArray(replace))) {
+    throw malformed('"replace" must be an object or null');
+  }
+  if (!Array.isArray(drop) || !drop.every((p) => typeof p === 'string' && POINTER.test(p))) {
+    throw malformed('"drop" must be JSON Pointers');
+  }
+  if (!Array.isArray(redact) || !redact.every((p) => typeof p === 'string' && POINTER.test(p))) {
+    throw malformed('"redact" must be JSON Pointers');
+  }
+  if (replace === null && drop.length === 0 && redact.length === 0) return undefined;
+  return { replace, drop, redact, placeholder: typeof placeholder === 'string' ? placeholder : '[REDACTED]' };
+}
+
+/**
+ * The decision's `audit.level` (none | basic | full). Every decision is
+ * recorded whatever the level; "full" adds the (edited, then redacted)
+ * arguments. Anything else reads as "basic".
+ */
+export function auditLevelOf(document: Readonly<Record<string, unknown>> | undefined): AuditLevel {
+  const audit = document?.audit as { level?: unknown } | undefined | null;
+  const level = audit !== null && typeof audit === 'object' ? audit.level : undefined;
+  return level === 'full' || level === 'none' ? level : 'basic';
+}
+
+/** Applies an argument edit; returns a new object, never mutates `args`. */
+export function applyArgumentEdit(args: Record<string, unknown> | undefined, o: ArgumentEdit): Record<string, unknown> {
   const out = structuredClone(o.replace ?? args ?? {}) as Record<string, unknown>;
   for (const p of o.drop) removeAt(out, p);
   for (const p of o.redact) setIfPresent(out, p, o.placeholder);

@@ -13,12 +13,14 @@ import { createPolicyBreaker } from './breaker.ts';
 import { createDecisionCache, type DecisionCache } from './cache.ts';
 import { createDecide, type Decide, type PolicyEngine } from './engine.ts';
 import { createRateLimit, type RateLimit } from './rate-limit.ts';
-import { createRedisLink } from './redis.ts';
+import { createRedisLink, type RedisLink } from './redis.ts';
 import { createPolicyRevision } from './revision.ts';
 
 export interface PolicyPath {
   readonly decide: Decide;
   readonly rateLimit: RateLimit;
+  /** The Redis link the cache and rate limits share (undefined without Redis), for the session bindings too. */
+  readonly redis: RedisLink | undefined;
   /** Closes the breaker, cache, Redis link and the engine itself. */
   close(): Promise<void>;
 }
@@ -97,6 +99,7 @@ export async function createPolicyPath(
   return {
     decide: createDecide(cached, metrics, { lookup, revision: label }),
     rateLimit: createRateLimit(redis, m),
+    redis,
     async close() {
       revision.close();
       await cached.close();

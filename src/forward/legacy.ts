@@ -4,29 +4,35 @@
  * to (`/messages?sessionId=…`), and every answer comes back on the SSE
  * stream, not in the POST response (which is a bare 202).
  *
- * SARK enforces it exactly like Streamable HTTP. It relays the stream and
- * rewrites the endpoint event so that the client posts to SARK; it keeps, per
- * session, the identity that opened the stream (a POST from anyone else is
- * refused: no session riding), the upstream URL to post to, and the result
- * rewrites of pending requests. Since the client reads answers only from the
- * stream, a refusal is injected into the stream as a JSON-RPC error.
+ * SARK enforces it with the same stages as Streamable HTTP. This port
+ * relays the stream and rewrites the endpoint event so that the client posts
+ * to SARK; it keeps, per session, the upstream URL to post to and the answer
+ * plans of pending requests, matched by id (a second pending request with
+ * the same id is refused: an answer must never be matched to the wrong
+ * request). Who owns a session is the decide stage's business (bindings):
+ * the stream's verdict carries a `bind_session` obligation, applied here
+ * when the endpoint event names the session, and undone when the stream
+ * ends. Since the client reads answers only from the stream, SARK's own
+ * answers are written into it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { Pool, errors as undiciErrors } from 'undici';
 import { SarkError } from '../errors.ts';
-import { parseSseEvent, SseSplitter, serializeSseEvent } from '../mcp/sse.ts';
-import { type ResultRewrite, rewriteMessage } from './result-filter.ts';
-import { type ForwardResult, relay } from './upstream.ts';
+import type { JsonRpcId } from '../mcp/jsonrpc.ts';
+import type { AnswerPlan } from './answer-plan.ts';
+import { drained, sseMessage } from './sse-relay.ts';
+import { CLIENT_CLOSED, type ForwardResult, unfilterable } from './upstream.ts';
 
 export interface LegacySession {
   readonly id: string;
-  /** Who opened the stream; every POST to the session must be the same agent. */
-  readonly agentId: string;
   /** Absolute upstream URL to POST this session's messages to. */
   readonly postUrl: URL;
   readonly client: ServerResponse;
-  /** Pending requests whose answers must be rewritten, by JSON-RPC id. */
-  readonly plan: Map<string | number, ResultRewrite>;
+  /** Pending requests whose answers the plan rewrites, by JSON-RPC id. */
+  readonly pending: Map<JsonRpcId, AnswerPlan>;
 }
 
 export interface LegacyOptions {
@@ -36,6 +42,7 @@ export interface LegacyOptions {
   messagesPath: string;
   timeoutMs: number;
   connections: number;
+  maxEventBytes: number;
 }
 
 const FORWARD_REQUEST_HEADERS = ['user-agent', 'last-event-id', 'traceparent', 'tracestate'];
@@ -44,6 +51,7 @@ export class LegacyTransport {
   readonly #sseUrl: URL;
   readonly #messagesPath: string;
   readonly #timeoutMs: number;
+  readonly #maxEventBytes: number;
   readonly #pool: Pool;
   readonly #sessions = new Map<string, LegacySession>();
 
@@ -51,6 +59,7 @@ export class LegacyTransport {
     this.#sseUrl = new URL(options.sseUrl);
     this.#messagesPath = options.messagesPath;
     this.#timeoutMs = options.timeoutMs;
+    this.#maxEventBytes = options.maxEventBytes;
     this.#pool = new Pool(this.#sseUrl.origin, {
       connections: options.connections,
       keepAliveTimeout: 30_000,
@@ -64,7 +73,7 @@ export class LegacyTransport {
   }
 
   /** Opens the upstream stream and relays it to `res` until either side ends. */
-  async openStream(req: IncomingMessage, res: ServerResponse, agentId: string): Promise<ForwardResult> {
+  async openStream(req: IncomingMessage, res: ServerResponse, plan: AnswerPlan): Promise<ForwardResult> {
     const abort = new AbortController();
     const onClose = () => abort.abort();
     res.once('close', onClose);
@@ -79,7 +88,7 @@ export class LegacyTransport {
       });
     } catch (err) {
       res.off('close', onClose);
-      if (abort.signal.aborted) return { status: 499, headersMs: performance.now() - started };
+      if (abort.signal.aborted) return { status: CLIENT_CLOSED, headersMs: performance.now() - started };
       if (err instanceof undiciErrors.HeadersTimeoutError) {
         throw new SarkError('SARK_UPSTREAM_TIMEOUT', { detail: 'legacy SSE stream', cause: err });
       }
@@ -87,7 +96,7 @@ export class LegacyTransport {
     }
     const headersMs = performance.now() - started;
     const type = String(upstream.headers['content-type'] ?? '');
-    if (upstream.statusCode !== 200 || !type.startsWith('text/event-stream')) {
+    if (upstream.statusCode !== 200 || !/^\s*text\/event-stream/i.test(type)) {
       const text = await upstream.body.text().catch(() => '');
       res.off('close', onClose);
       res.writeHead(upstream.statusCode, { 'content-type': type || 'text/plain' });
@@ -96,66 +105,120 @@ export class LegacyTransport {
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform' });
     res.flushHeaders();
-    const splitter = new SseSplitter();
-    let sessionId: string | undefined;
-    try {
-      await relay(upstream.body, res, {
-        push: (chunk) => {
-          let out = '';
-          for (const raw of splitter.push(chunk)) {
-            const event = parseSseEvent(raw);
-            if (event.event === 'endpoint' && event.data !== undefined && sessionId === undefined) {
-              sessionId = this.#bind(event.data, agentId, res);
-              out += serializeSseEvent({
-                ...event,
-                data: `${this.#messagesPath}?sessionId=${encodeURIComponent(sessionId)}`,
-              });
-            } else {
-              out += sessionId === undefined ? raw : this.#rewrite(this.#sessions.get(sessionId), raw, event);
-            }
-          }
-          return out;
-        },
-        end: () => splitter.rest(),
-      });
-    } finally {
-      if (sessionId !== undefined) this.#sessions.delete(sessionId);
-    }
-    res.off('close', onClose);
+    // The stream lives as long as the session: it is recorded once open, and relayed in the background.
+    void this.#relay(upstream.body, res, plan)
+      .catch(() => {
+        if (!res.destroyed) res.destroy();
+        upstream.body.destroy();
+      })
+      .finally(() => res.off('close', onClose));
     return { status: 200, headersMs };
   }
 
+  /** Relays events until the stream ends (throws when it cannot be relayed); the session ends with it. */
+  async #relay(body: Readable, res: ServerResponse, plan: AnswerPlan): Promise<void> {
+    const decoder = new StringDecoder('utf8');
+    let events: (string | EventSourceMessage)[] = [];
+    let broken: string | undefined;
+    const parser = createParser({
+      maxBufferSize: this.#maxEventBytes,
+      onEvent: (e) => events.push(e),
+      onId: (id) => events.push(`id: ${id}\n\n`),
+      onRetry: (ms) => events.push(`retry: ${ms}\n\n`),
+      onComment: (c) => events.push(`:${c}\n\n`),
+      onError: (err) => {
+        broken = err.message;
+      },
+    });
+    let session: LegacySession | undefined;
+    try {
+      for await (const chunk of body) {
+        parser.feed(decoder.write(chunk as Buffer));
+        if (broken !== undefined) throw unfilterable(broken);
+        const batch = events;
+        events = [];
+        let out = '';
+        for (const e of batch) {
+          if (typeof e === 'string') out += e;
+          else if (e.event === 'endpoint' && session === undefined) {
+            session = this.#bind(e.data, res);
+            plan.bindSession(session.id);
+            out += `event: endpoint\ndata: ${this.#messagesPath}?sessionId=${encodeURIComponent(session.id)}\n\n`;
+          } else if (session === undefined) {
+            // Nothing may reach the client before the session is bound.
+            throw unfilterable('an event before the endpoint event');
+          } else {
+            out += await this.#rewrite(session, e);
+          }
+        }
+        if (out && !res.write(out)) await drained(res);
+      }
+      res.end();
+    } finally {
+      if (session !== undefined) {
+        this.#sessions.delete(session.id);
+        plan.endSession(session.id);
+      }
+    }
+  }
+
   /** Registers the session the endpoint event names; throws when SARK cannot bind to it. */
-  #bind(endpoint: string, agentId: string, client: ServerResponse): string {
+  #bind(endpoint: string, client: ServerResponse): LegacySession {
     const postUrl = new URL(endpoint.trim(), this.#sseUrl);
     const id = postUrl.searchParams.get('sessionId');
     // An endpoint SARK cannot bind to a session would let posts bypass it.
-    if (!id || postUrl.origin !== this.#sseUrl.origin) throw new Error('unbindable legacy endpoint');
-    this.#sessions.set(id, { id, agentId, postUrl, client, plan: new Map() });
-    return id;
+    if (!id || postUrl.origin !== this.#sseUrl.origin) throw unfilterable('unbindable legacy endpoint');
+    const session: LegacySession = { id, postUrl, client, pending: new Map() };
+    this.#sessions.set(id, session);
+    return session;
   }
 
-  #rewrite(session: LegacySession | undefined, raw: string, event: ReturnType<typeof parseSseEvent>): string {
-    if (!session || session.plan.size === 0 || !event.data) return raw;
-    let message: { id?: string | number } | undefined;
+  async #rewrite(session: LegacySession, e: EventSourceMessage): Promise<string> {
+    const raw = `${e.event !== undefined ? `event: ${e.event}\n` : ''}${e.data
+      .split('\n')
+      .map((l) => `data: ${l}\n`)
+      .join('')}\n`;
+    if (e.data.length === 0) return raw;
+    let message: { id?: JsonRpcId; method?: unknown };
     try {
-      message = JSON.parse(event.data);
+      message = JSON.parse(e.data);
     } catch {
-      return raw;
+      if (session.pending.size === 0) return raw;
+      throw unfilterable('an event of the stream is not JSON');
     }
-    if (message?.id === undefined || !session.plan.has(message.id)) return raw;
-    const rewritten = rewriteMessage(session.plan, message);
-    session.plan.delete(message.id);
-    return rewritten === undefined ? raw : serializeSseEvent({ ...event, data: JSON.stringify(rewritten) });
+    const plan =
+      message?.id !== undefined && message.method === undefined ? session.pending.get(message.id) : undefined;
+    if (!plan) return raw;
+    session.pending.delete(message.id!);
+    const rewritten = await plan.rewrite(message);
+    return rewritten === undefined ? '' : sseMessage(rewritten);
   }
 
   /** Writes a JSON-RPC message SARK answers itself (a refusal) into the session's stream. */
   inject(session: LegacySession, message: unknown): void {
-    if (!session.client.writableEnded) session.client.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+    if (!session.client.writableEnded) session.client.write(sseMessage(message));
   }
 
-  /** POSTs an authorized message to the upstream and relays its (202) answer. */
-  async post(req: IncomingMessage, res: ServerResponse, session: LegacySession, body: string): Promise<ForwardResult> {
+  /**
+   * POSTs an authorized message to the upstream and relays its (202) answer.
+   * The answer plan waits, by id, for the answer on the stream.
+   */
+  async post(
+    req: IncomingMessage,
+    res: ServerResponse,
+    session: LegacySession,
+    body: string,
+    id: JsonRpcId | null,
+    plan: AnswerPlan,
+  ): Promise<ForwardResult> {
+    if (id !== null && plan.rewritesBodies) {
+      if (session.pending.has(id)) {
+        throw new SarkError('SARK_INVALID_REQUEST', {
+          publicDetail: `a request with id ${JSON.stringify(id)} is already pending on this session`,
+        });
+      }
+      session.pending.set(id, plan);
+    }
     const started = performance.now();
     let upstream: Awaited<ReturnType<Pool['request']>>;
     try {
@@ -171,6 +234,7 @@ export class LegacyTransport {
         headersTimeout: this.#timeoutMs,
       });
     } catch (err) {
+      if (id !== null) session.pending.delete(id);
       if (err instanceof undiciErrors.HeadersTimeoutError) {
         throw new SarkError('SARK_UPSTREAM_TIMEOUT', { detail: 'legacy message POST', cause: err });
       }

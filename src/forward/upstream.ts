@@ -1,83 +1,67 @@
 /**
- * The upstream MCP server, through an undici keep-alive pool. Responses are
- * streamed back as they arrive (SSE events are never buffered); a client that
- * goes away aborts the upstream request. Connection failures and timeouts
- * become SARK_UPSTREAM_* errors for the caller to answer.
+ * The upstream MCP server over Streamable HTTP, through an undici keep-alive
+ * pool. Answers SARK need not change stream back untouched as they arrive
+ * (SSE events are never buffered); answers the plan rewrites are read —
+ * JSON bodies up to a cap, SSE event by event — and an answer that must be
+ * rewritten but cannot be (a content coding, a body that does not parse, a
+ * media type that is neither JSON nor SSE, a body over the cap) is refused
+ * with SARK_RESPONSE_UNFILTERABLE, never passed through. A client that goes
+ * away aborts the upstream request. Connection failures and timeouts become
+ * SARK_UPSTREAM_* errors for the caller to answer.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { Pool, errors as undiciErrors } from 'undici';
 import { SarkError } from '../errors.ts';
-import { parseSseEvent, SseSplitter, serializeSseEvent } from '../mcp/sse.ts';
-import { type ResponsePlan, rewriteJsonBody, rewriteMessage } from './result-filter.ts';
+import type { AnswerPlan } from './answer-plan.ts';
+import { clientResponseHeaders, isEventStream, isIdentityEncoded, isJson, upstreamRequestHeaders } from './headers.ts';
+import { readCapped, rewriteJsonAnswer } from './json-answer.ts';
+import { relayRewritten } from './sse-relay.ts';
 
 export interface UpstreamOptions {
   url: string;
   timeoutMs: number;
   connections: number;
+  /** Largest answer SARK reads into memory to rewrite it, in bytes. */
+  maxBufferedBytes: number;
 }
-
-// RFC 9110 §7.6.1 hop-by-hop fields, plus fields SARK recomputes or consumes.
-const DROP_REQUEST_HEADERS = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-  'content-length',
-  'accept-encoding',
-  // Credentials presented to SARK are SARK's, not the MCP server's.
-  'authorization',
-  'x-api-key',
-]);
-
-const DROP_RESPONSE_HEADERS = new Set([
-  'connection',
-  'keep-alive',
-  'transfer-encoding',
-  'trailer',
-  'upgrade',
-  'proxy-connection',
-]);
 
 /** Status recorded when the client disconnected before the upstream answered (nginx's 499). */
 export const CLIENT_CLOSED = 499;
 
-/** How SARK changes the upstream's answer (see result-filter.ts). */
-export interface ResponseShape {
-  /** Rewrites of results, by request id. */
-  readonly plan?: ResponsePlan | undefined;
-  /**
-   * JSON-RPC responses SARK answers itself for a batch (the denied elements):
-   * merged into a JSON batch answer, or sent as the first events of a stream.
-   */
-  readonly injected?: readonly unknown[] | undefined;
-  /** Server notifications the caller may not see (e.g. updates of resources it may not read). */
-  readonly dropNotification?: ((message: { method: string; params?: Record<string, unknown> }) => boolean) | undefined;
-}
+/** JSON answers up to this size that need no rewrite are read whole and sent in one write. */
+const SMALL_ANSWER_BYTES = 64 * 1024;
 
 export interface ForwardResult {
   readonly status: number;
   readonly headersMs: number;
 }
 
-export interface UpstreamRequest {
+/** What the forward stage sends upstream for one request. */
+export interface Outbound {
   /** The re-serialized, authorized message(s); undefined for GET and DELETE. */
-  readonly body?: string | undefined;
+  readonly body: string | undefined;
   /** Headers to set (a string) or remove (null) on top of the client's, after the drop list. */
   readonly headers?: Readonly<Record<string, string | null>> | undefined;
-  /** How SARK changes the answer. */
-  readonly shape?: ResponseShape | undefined;
+  readonly plan: AnswerPlan;
+  /**
+   * JSON-RPC answers SARK gives itself for a batch (its refused elements):
+   * merged into a JSON batch answer, or sent as the first events of a stream.
+   */
+  readonly injected: readonly unknown[];
+  /**
+   * For a stream that may stay open for hours (the GET stream): resolve once
+   * the stream is open and relay it in the background, so that the request
+   * is recorded when it is answered, not when it ends.
+   */
+  readonly detach?: boolean;
 }
 
 export interface Upstream {
   /** The path requests are sent to on the upstream origin. */
   readonly path: string;
-  forward(req: IncomingMessage, res: ServerResponse, request: UpstreamRequest): Promise<ForwardResult>;
+  forward(req: IncomingMessage, res: ServerResponse, out: Outbound): Promise<ForwardResult>;
   close(): Promise<void>;
 }
 
@@ -90,29 +74,12 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     // SSE streams (GET, upgraded POST responses) may stay quiet for a long time.
     bodyTimeout: 0,
   });
-  const basePath = url.pathname;
-  const baseQuery = url.search.slice(1);
+  // The client's query string is not forwarded: the upstream sees the
+  // configured endpoint only, never a variant the policy did not judge.
+  const path = url.search ? `${url.pathname}${url.search}` : url.pathname;
+  const maxBytes = options.maxBufferedBytes;
 
-  async function forward(req: IncomingMessage, res: ServerResponse, request: UpstreamRequest): Promise<ForwardResult> {
-    const { body, shape } = request;
-    const headers: Record<string, string | string[]> = {};
-    const raw = req.headersDistinct;
-    for (const name in raw) {
-      // Mcp-Param-* headers are only ever the ones SARK derives from the authorized body.
-      if (!DROP_REQUEST_HEADERS.has(name) && !name.startsWith('mcp-param-')) headers[name] = raw[name]!;
-    }
-    // Bodies must reach the policy decoded; asking for identity keeps response
-    // filtering possible too. Loopback gains nothing from compression.
-    headers['accept-encoding'] = 'identity';
-    if (request.headers) {
-      for (const name in request.headers) {
-        const v = request.headers[name];
-        if (v === null || v === undefined) delete headers[name];
-        else headers[name] = v;
-      }
-    }
-    if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
-
+  async function forward(req: IncomingMessage, res: ServerResponse, out: Outbound): Promise<ForwardResult> {
     const abort = new AbortController();
     const onClose = () => {
       if (!res.writableFinished) abort.abort();
@@ -120,15 +87,12 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     res.once('close', onClose);
     const started = performance.now();
     let upstreamRes: Awaited<ReturnType<Pool['request']>>;
-
     try {
       upstreamRes = await pool.request({
-        // The client's query string is not forwarded: the upstream sees the
-        // configured endpoint only, never a variant the policy did not judge.
-        path: baseQuery ? `${basePath}?${baseQuery}` : basePath,
+        path,
         method: req.method as 'GET' | 'POST' | 'DELETE',
-        headers,
-        body: body ?? null,
+        headers: upstreamRequestHeaders(req.headersDistinct, out.headers, out.body),
+        body: out.body ?? null,
         signal: abort.signal,
       });
     } catch (err) {
@@ -144,146 +108,111 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       throw new SarkError('SARK_UPSTREAM_UNAVAILABLE', { detail: (err as Error).message, cause: err });
     }
     const headersMs = performance.now() - started;
-    const out: Record<string, string | string[]> = {};
-    for (const name in upstreamRes.headers) {
-      if (!DROP_RESPONSE_HEADERS.has(name)) out[name] = upstreamRes.headers[name]!;
-    }
-    const stream = upstreamRes.body;
+    const status = upstreamRes.statusCode;
+    const headers = clientResponseHeaders(upstreamRes.headers);
+    const body = upstreamRes.body;
+    const plan = out.plan;
+    const sessionId = upstreamRes.headers['mcp-session-id'];
+    plan.onHeaders(status, typeof sessionId === 'string' ? sessionId : undefined);
     const contentType = upstreamRes.headers['content-type'];
-    if (typeof contentType === 'string' && contentType.startsWith('text/event-stream')) {
-      // Event streams: headers now, so the client sees the stream open before
-      // the first event; then every chunk as it arrives.
-      res.writeHead(upstreamRes.statusCode, out);
-      res.flushHeaders();
-      for (const m of shape?.injected ?? []) res.write(`event: message\ndata: ${JSON.stringify(m)}\n\n`);
-      await relay(stream, res, shape?.plan?.size || shape?.dropNotification ? eventRewriter(shape) : undefined);
-    } else {
-      // Single JSON responses (and empty 202s) are small: one write with the
-      // headers, and no per-response stream machinery.
-      let buf: Buffer;
-      try {
-        buf = Buffer.from(await stream.arrayBuffer());
-      } catch (err) {
-        res.off('close', onClose);
-        throw new SarkError('SARK_UPSTREAM_UNAVAILABLE', { detail: (err as Error).message, cause: err });
-      }
-      let status = upstreamRes.statusCode;
-      if (shape?.plan?.size && status === 200) {
-        const rewritten = rewriteJsonBody(shape.plan, buf);
-        if (rewritten !== undefined) buf = Buffer.from(rewritten);
-      }
-      if (shape?.injected?.length) {
-        buf = Buffer.from(mergeBatchAnswer(buf, shape.injected));
-        status = 200;
-        out['content-type'] = 'application/json';
-      }
-      if (status !== 204 && status !== 304) out['content-length'] = String(buf.length);
-      res.writeHead(status, out);
-      res.end(buf);
-    }
-    res.off('close', onClose);
-    return { status: upstreamRes.statusCode, headersMs };
-  }
-
-  return { path: basePath, forward, close: () => pool.close() };
-}
-
-/** Turns an event stream's chunks into what the client gets; may drop or rewrite events. */
-export interface StreamTransform {
-  push(chunk: Buffer): string | Buffer;
-  /** What is left when the upstream ends. */
-  end(): string;
-}
-
-/**
- * Copies a stream chunk by chunk with back-pressure, through `transform` when
- * given. Either side going away ends both: a client that leaves cancels the
- * upstream request; a transform that throws (a stream SARK cannot enforce)
- * closes both.
- */
-export function relay(body: Readable, res: ServerResponse, transform?: StreamTransform): Promise<void> {
-  return new Promise((resolve) => {
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      body.off('data', onData);
-      res.off('drain', onDrain);
-      resolve();
-    };
-    const onData = (chunk: Buffer) => {
-      let out: string | Buffer;
-      try {
-        out = transform ? transform.push(chunk) : chunk;
-      } catch {
-        res.destroy();
-        body.destroy();
-        finish();
-        return;
-      }
-      if (out.length > 0 && !res.write(out)) body.pause();
-    };
-    const onDrain = () => body.resume();
-    body.on('data', onData);
-    res.on('drain', onDrain);
-    body.once('end', () => {
-      res.end(transform?.end());
-      finish();
-    });
-    body.once('error', () => {
-      res.destroy();
-      finish();
-    });
-    res.once('close', () => {
-      if (!body.destroyed) body.destroy();
-      finish();
-    });
-  });
-}
-
-/** A batch answer: the upstream's JSON answers (an array, one object, or none) plus SARK's own. */
-function mergeBatchAnswer(upstream: Buffer, injected: readonly unknown[]): string {
-  let answers: unknown[] = [];
-  if (upstream.length > 0) {
+    const stream = isEventStream(contentType);
+    let answered: Promise<void>;
     try {
-      const parsed: unknown = JSON.parse(upstream.toString('utf8'));
-      answers = Array.isArray(parsed) ? parsed : [parsed];
-    } catch {
-      answers = [];
+      if (!plan.rewritesBodies && out.injected.length === 0) {
+        answered = passThrough(res, status, headers, body, stream);
+      } else if (!isIdentityEncoded(upstreamRes.headers['content-encoding'])) {
+        body.destroy();
+        throw unfilterable(`the answer is ${String(upstreamRes.headers['content-encoding'])}-encoded`);
+      } else if (stream) {
+        res.writeHead(status, headers);
+        res.flushHeaders();
+        answered = relayRewritten(body, res, plan, out.injected, maxBytes);
+      } else {
+        answered = answerJson(res, status, headers, body, contentType, plan, out.injected, maxBytes);
+      }
+    } catch (err) {
+      res.off('close', onClose);
+      throw err;
     }
+    const settle = async () => {
+      try {
+        await answered;
+      } catch (err) {
+        if (!body.destroyed) body.destroy();
+        if (abort.signal.aborted) return undefined;
+        return err instanceof SarkError
+          ? err
+          : new SarkError('SARK_UPSTREAM_UNAVAILABLE', { detail: String(err), cause: err });
+      } finally {
+        res.off('close', onClose);
+      }
+      return undefined;
+    };
+    if (stream && out.detach) {
+      // The stream is open: the request is answered. A later failure only ends the stream.
+      settle().then((err) => {
+        if (err && !res.destroyed) res.destroy();
+      });
+      return { status, headersMs };
+    }
+    const failed = await settle();
+    if (failed) throw failed;
+    if (abort.signal.aborted) return { status: CLIENT_CLOSED, headersMs };
+    return { status, headersMs };
   }
-  return JSON.stringify([...answers, ...injected]);
+
+  return { path: url.pathname, forward, close: () => pool.close() };
+}
+
+async function answerJson(
+  res: ServerResponse,
+  status: number,
+  headers: Record<string, string | string[]>,
+  body: Readable,
+  contentType: string | string[] | undefined,
+  plan: AnswerPlan,
+  injected: readonly unknown[],
+  maxBytes: number,
+): Promise<void> {
+  const buf = await readCapped(body, maxBytes);
+  if (buf.length === 0 && injected.length === 0) {
+    res.writeHead(status, headers).end();
+    return;
+  }
+  if (buf.length > 0 && !isJson(contentType)) {
+    throw unfilterable(`the answer is ${String(contentType ?? 'untyped')}, neither JSON nor an event stream`);
+  }
+  const answer = await rewriteJsonAnswer(buf, plan, injected);
+  headers['content-type'] = 'application/json';
+  headers['content-length'] = String(Buffer.byteLength(answer));
+  res.writeHead(injected.length > 0 ? 200 : status, headers);
+  res.end(answer);
 }
 
 /**
- * Cuts the stream into SSE events and re-serializes the ones carrying a
- * response the plan rewrites, or drops notifications the caller may not see.
- * Other events keep their exact bytes; each is written once complete.
+ * An answer SARK does not change. Event streams: headers now, so the client
+ * sees the stream open before the first event, then every chunk as it
+ * arrives. Small JSON answers: one write with the headers.
  */
-function eventRewriter(shape: ResponseShape): StreamTransform {
-  const splitter = new SseSplitter();
-  return {
-    push(chunk) {
-      let out = '';
-      for (const raw of splitter.push(chunk)) out += rewriteEvent(raw, shape);
-      return out;
-    },
-    end: () => splitter.rest(),
-  };
+async function passThrough(
+  res: ServerResponse,
+  status: number,
+  headers: Record<string, string | string[]>,
+  body: Readable,
+  stream: boolean,
+): Promise<void> {
+  const length = Number(headers['content-length']);
+  if (!stream && Number.isFinite(length) && length <= SMALL_ANSWER_BYTES) {
+    const buf = await readCapped(body, SMALL_ANSWER_BYTES);
+    res.writeHead(status, headers);
+    res.end(buf);
+    return;
+  }
+  res.writeHead(status, headers);
+  if (stream) res.flushHeaders();
+  await pipeline(body, res);
 }
 
-function rewriteEvent(raw: string, shape: ResponseShape): string {
-  const event = parseSseEvent(raw);
-  if (event.data === undefined || event.data.length === 0) return raw;
-  let message: unknown;
-  try {
-    message = JSON.parse(event.data);
-  } catch {
-    return raw;
-  }
-  const m = message as { method?: unknown; id?: unknown; params?: Record<string, unknown> };
-  if (typeof m?.method === 'string' && m.id === undefined && shape.dropNotification?.(m as { method: string }))
-    return '';
-  const rewritten = shape.plan ? rewriteMessage(shape.plan, message) : undefined;
-  return rewritten === undefined ? raw : serializeSseEvent({ ...event, data: JSON.stringify(rewritten) });
+export function unfilterable(detail: string): SarkError {
+  return new SarkError('SARK_RESPONSE_UNFILTERABLE', { detail });
 }

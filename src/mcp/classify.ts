@@ -36,8 +36,10 @@ export interface McpMessage {
   readonly action: string;
   readonly era: Era;
   readonly protocolVersion: string | undefined;
-  /** Tool or prompt name, resource URI or task id the message targets. */
+  /** Tool or prompt name, resource URI or task id the message targets (for completion/complete: its reference). */
   readonly name: string | undefined;
+  /** completion/complete only: whether `name` is a prompt (`ref/prompt`) or a resource template (`ref/resource`). */
+  readonly ref?: 'ref/prompt' | 'ref/resource' | undefined;
   readonly arguments: Record<string, unknown> | undefined;
   /** Top-level argument names whose Mcp-Param-* headers the client sent and SARK verified (2026-07-28). */
   readonly paramHeaders: readonly string[];
@@ -89,6 +91,24 @@ export function actionOf(method: string | undefined, kind: MessageKind): string 
   if (known) return known;
   if (kind === 'notification') return 'gateway:notification';
   return 'gateway:method:other';
+}
+
+const KNOWN_METHOD_LABELS = new Set([
+  ...Object.keys(ACTIONS),
+  'notifications/initialized',
+  'notifications/cancelled',
+  'notifications/progress',
+  'notifications/roots/list_changed',
+]);
+
+/**
+ * The bounded metric label of a parsed message: its method when it is a
+ * known MCP method, `other` for any other method, `response` for responses.
+ */
+export function methodLabel(m: unknown): string {
+  const method = (m as { method?: unknown } | null)?.method;
+  if (typeof method !== 'string') return 'response';
+  return KNOWN_METHOD_LABELS.has(method) ? method : 'other';
 }
 
 export type HeaderLookup = Readonly<Record<string, string[] | undefined>>;
@@ -146,7 +166,23 @@ export function classify(
   let clientInfo: unknown;
   let clientCapabilities: unknown;
   let paramHeaders: readonly string[] = [];
-  const name = method && NAME_FIELD[method] ? stringField(params, NAME_FIELD[method]!) : undefined;
+  let name = method && NAME_FIELD[method] ? stringField(params, NAME_FIELD[method]!) : undefined;
+  let ref: McpMessage['ref'];
+  if (method === 'completion/complete') {
+    const r = params?.ref as Record<string, unknown> | undefined;
+    if (r?.type === 'ref/prompt' && typeof r.name === 'string') {
+      ref = 'ref/prompt';
+      name = r.name;
+    } else if (r?.type === 'ref/resource' && typeof r.uri === 'string') {
+      ref = 'ref/resource';
+      name = r.uri;
+    } else {
+      // A completion that names nothing SARK can judge is not forwarded.
+      throw new SarkError('SARK_INVALID_REQUEST', {
+        publicDetail: 'completion/complete needs params.ref of type ref/prompt (name) or ref/resource (uri)',
+      });
+    }
+  }
   const args = method === 'tools/call' || method === 'prompts/get' ? objectField(params, 'arguments') : undefined;
 
   if (modern) {
@@ -179,6 +215,7 @@ export function classify(
     era,
     protocolVersion,
     name,
+    ref,
     arguments: args,
     paramHeaders,
     clientInfo,

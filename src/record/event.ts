@@ -3,14 +3,15 @@
  * and snake_case so that the same object is a ClickHouse JSONEachRow row, a
  * Splunk HEC `event` and a Datadog log. Field meanings: docs/audit.md.
  *
- * Arguments are never recorded raw: every event carries a digest of their
- * canonical JSON, and only a decision whose `audit` level is "arguments" adds
- * a redacted copy.
+ * Arguments are never recorded raw: every event carries a digest of the
+ * canonical JSON of the arguments as forwarded (after the decision's edits),
+ * and only a decision whose `audit.level` is "full" adds a copy, with the
+ * secret heuristic applied on top (record/facts.ts).
  */
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../mcp/canonical-json.ts';
 
-export const AUDIT_SCHEMA_VERSION = 2;
+export const AUDIT_SCHEMA_VERSION = 3;
 
 export type AuditDecision = 'allow' | 'deny';
 
@@ -18,7 +19,14 @@ export interface AuditEvent {
   readonly schema_version: number;
   /** Decision time, unix ms. */
   readonly ts_ms: number;
+  /** Unique per row: the request id, with `#index` for later batch elements and `.k` for implied decisions. */
   readonly request_id: string;
+  /** The one id of the HTTP request (or CheckRequest) every row of it shares; clients see it in errors. */
+  readonly http_request_id: string;
+  /** Position of the message in its batch (0 for a single message). */
+  readonly message_index: number;
+  /** For a decision the message implied (a subscription's resource, a completion's prompt): that message's method. */
+  readonly implied_by: string | null;
   readonly session_id: string | null;
   readonly agent_id: string;
   readonly agent_type: string;
@@ -43,18 +51,8 @@ export interface AuditEvent {
   readonly trace_id: string | null;
   /** sha256 (hex) of the canonical JSON of the arguments; null when there are none. */
   readonly args_digest: string | null;
-  /** Redacted arguments as JSON text, only at audit level "arguments". */
+  /** The forwarded arguments, secrets redacted, as JSON text; only at audit level "full". */
   readonly args_redacted: string | null;
-}
-
-/** What the policy asked the audit to keep (decision document field `audit`). */
-export type AuditLevel = 'metadata' | 'arguments';
-
-export function auditLevelOf(document: Readonly<Record<string, unknown>> | undefined): AuditLevel {
-  // Decision contract (opa/schemas/decision.schema.json): audit.level is none | basic | full.
-  // Every decision is recorded whatever the level; only "full" adds the redacted arguments.
-  const audit = document?.audit as { level?: unknown } | undefined;
-  return audit !== null && typeof audit === 'object' && audit.level === 'full' ? 'arguments' : 'metadata';
 }
 
 // W3C Trace Context §3.2: version "00", 32 hex trace-id (not all zero), 16 hex parent-id, 2 hex flags.

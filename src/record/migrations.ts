@@ -5,7 +5,8 @@
  * A file may start with `-- requires: X.Y` (the oldest server that has its
  * features); on an older server it is recorded as skipped with the server
  * version, and applied by a later run once the server is new enough. Every
- * statement is idempotent (IF NOT EXISTS, MODIFY), so a run interrupted half
+ * statement is idempotent (IF NOT EXISTS, MODIFY, or an ADD COLUMN whose
+ * "already exists" counts as done), so a run interrupted half
  * way can simply be run again. A second run on the same server changes nothing.
  */
 import { createHash } from 'node:crypto';
@@ -134,11 +135,26 @@ export async function migrate(options: MigrateOptions): Promise<MigrationResult[
       results.push({ version: mig.version, name: mig.name, outcome: known ? 'already_skipped' : 'skipped', detail });
       continue;
     }
-    for (const statement of mig.statements) await client.command({ query: statement });
+    for (const statement of mig.statements) await runStatement(client, statement);
     await record(client, db, mig, 'applied', serverVersion);
     results.push({ version: mig.version, name: mig.name, outcome: 'applied' });
   }
   return results;
+}
+
+/**
+ * Servers before 19.x have no ADD COLUMN IF NOT EXISTS; a statement that only
+ * adds columns and fails because they exist (a run interrupted before it was
+ * recorded) has already done its work.
+ */
+async function runStatement(client: ClickHouseClient, statement: string): Promise<void> {
+  try {
+    await client.command({ query: statement });
+  } catch (err) {
+    const addsColumns =
+      /^ALTER\s+TABLE\s+\S+\s+ADD\s+COLUMN\b/i.test(statement) && !/\b(DROP|MODIFY)\b/i.test(statement);
+    if (!addsColumns || !/already exists/i.test(String((err as Error).message))) throw err;
+  }
 }
 
 async function record(client: ClickHouseClient, db: string, mig: Migration, status: string, serverVersion: string) {

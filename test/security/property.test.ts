@@ -123,6 +123,8 @@ describe('property: the upstream sees only allowed messages', () => {
       userAgent: undefined,
       sessionId: undefined,
       transport: 'streamable-http',
+      t0: 0,
+      traceparent: undefined,
       nowMs: Date.now(),
     });
     const d = (await policy.evaluate(input)) as { allow?: unknown } | undefined;

@@ -5,10 +5,14 @@ import { createLogger, type Logger } from '../../src/observe/logger.ts';
 import { AUDIT_SCHEMA_VERSION, type AuditEvent } from '../../src/record/event.ts';
 
 export function auditEvent(overrides: Partial<AuditEvent> = {}): AuditEvent {
+  const id = overrides.request_id ?? randomUUID();
   return {
     schema_version: AUDIT_SCHEMA_VERSION,
     ts_ms: Date.now(),
-    request_id: randomUUID(),
+    request_id: id,
+    http_request_id: id,
+    message_index: 0,
+    implied_by: null,
     session_id: null,
     agent_id: 'agent-1',
     agent_type: 'agent',

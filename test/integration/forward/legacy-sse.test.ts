@@ -77,7 +77,9 @@ describe('legacy HTTP+SSE transport through SARK', () => {
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'delete_file' } }),
     });
     expect(res.status).toBe(404);
-    expect(((await res.json()) as any).error.code).toBe(-32600);
+    const unknown = (await res.json()) as any;
+    expect(unknown.error.code).toBe(-32007);
+    expect(res.headers.get('x-sark-error')).toBe('SARK_SESSION_NOT_FOUND');
 
     // Another (even more privileged) agent posting into the anonymous client's session.
     const endpoint = (client.transport as unknown as { _endpoint: URL })._endpoint;
@@ -92,7 +94,14 @@ describe('legacy HTTP+SSE transport through SARK', () => {
         params: { name: 'delete_file', arguments: {} },
       }),
     });
-    expect(ride.status).toBe(401);
+    // Answered exactly as an unknown session: a session id cannot be probed.
+    expect(ride.status).toBe(404);
+    const rode = (await ride.json()) as any;
+    expect({ ...rode, error: { ...rode.error, data: { ...rode.error.data, request_id: 'x' } } }).toEqual({
+      ...unknown,
+      id: 2,
+      error: { ...unknown.error, data: { ...unknown.error.data, request_id: 'x' } },
+    });
     expect(legacyServer.received.length).toBe(before);
   });
 

@@ -42,7 +42,25 @@ describe('forwarding', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** Opens a 2025 session through SARK, which binds it to the caller (SARK refuses session ids it did not see made). */
+  async function initialize(sessionId: string, headers: Record<string, string>): Promise<void> {
+    upstream.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': sessionId });
+      res.end(
+        '{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-11-25","capabilities":{},"serverInfo":{"name":"raw","version":"1"}}}',
+      );
+    };
+    const init = { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } };
+    const res = await rawPost(
+      sidecar.mcpUrl,
+      JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: init }),
+      headers,
+    );
+    expect(res.headers.get('mcp-session-id')).toBe(sessionId);
+  }
+
   it('preserves mcp-session-id, mcp-protocol-version and Last-Event-ID, and strips SARK credentials', async () => {
+    await initialize('sess-1', { 'x-api-key': 'dev-key-0123456789abcdef' });
     upstream.handler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'mcp-session-id': 'sess-1' });
       res.end('id: 7\nevent: message\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{}}\n\n');
@@ -145,7 +163,7 @@ describe('forwarding', () => {
           port: url.port,
           path: url.pathname,
           method: 'GET',
-          headers: { accept: 'text/event-stream', 'mcp-session-id': 's' },
+          headers: { accept: 'text/event-stream' },
         },
         (res) => {
           res.once('data', () => {

@@ -126,7 +126,23 @@ describe('sark migrate', () => {
       'skipped',
       'skipped',
       'skipped',
+      'applied',
     ]);
+  });
+
+  it('an ADD COLUMN migration interrupted before it was recorded can be run again', async () => {
+    // As if the process died between the ALTER and the migration record.
+    await client.command({ query: 'ALTER TABLE sark.sark_schema_migrations DELETE WHERE version = 6' });
+    await until(
+      'the record to be gone',
+      async () => (await rows('SELECT 1 FROM sark.sark_schema_migrations WHERE version = 6')).length === 0,
+    );
+    const again = await runMigrate();
+    expect(again).toMatch(/006_audit_events_request_links: applied/);
+    const cols = await rows<{ name: string }>(
+      "SELECT name FROM system.columns WHERE database = 'sark' AND table = 'audit_events' AND name IN ('http_request_id', 'message_index', 'implied_by') ORDER BY name",
+    );
+    expect(cols.map((c) => c.name)).toEqual(['http_request_id', 'implied_by', 'message_index']);
   });
 });
 
@@ -187,7 +203,10 @@ describe('ClickHouse audit sink', () => {
       expect(r.total_ms).toBeGreaterThanOrEqual(r.policy_ms);
     }
     for (const r of got) {
-      expect(r.schema_version).toBe(2);
+      expect(r.schema_version).toBe(3);
+      expect(r.http_request_id).toBe(r.request_id);
+      expect(r.message_index).toBe(0);
+      expect(r.implied_by).toBeNull();
       expect(r.method).toBe('tools/call');
       expect(r.args_digest).toMatch(/^[0-9a-f]{64}$/);
       // The policy asks for full audit when arguments carry secret-looking keys:

@@ -32,6 +32,8 @@ const META: RequestMeta = {
   sessionId: 's-1',
   transport: 'streamable-http',
   nowMs: Date.UTC(2026, 0, 5, 10, 0, 0),
+  t0: 0,
+  traceparent: undefined,
 };
 
 const DEVELOPER: Identity = {

@@ -31,11 +31,46 @@ describe('classify', () => {
     ['prompts/get', 'gateway:prompt:get'],
     ['initialize', 'gateway:server:connect'],
     ['server/discover', 'gateway:server:connect'],
-    ['completion/complete', 'gateway:completion:complete'],
     ['vendor/secret', 'gateway:method:other'],
   ])('%s → %s', (method, action) => {
     expect(classify({ jsonrpc: '2.0', id: 1, method }, {}).action).toBe(action);
   });
+
+  it('completion/complete names the prompt or resource template it references', () => {
+    const prompt = classify(
+      {
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'completion/complete',
+        params: { ref: { type: 'ref/prompt', name: 'secret_prompt' }, argument: { name: 'a', value: 'x' } },
+      },
+      {},
+    );
+    expect([prompt.action, prompt.ref, prompt.name]).toEqual([
+      'gateway:completion:complete',
+      'ref/prompt',
+      'secret_prompt',
+    ]);
+    const template = classify(
+      {
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'completion/complete',
+        params: { ref: { type: 'ref/resource', uri: 'secret://{id}' }, argument: { name: 'id', value: '' } },
+      },
+      {},
+    );
+    expect([template.ref, template.name]).toEqual(['ref/resource', 'secret://{id}']);
+  });
+
+  it.each([[{}], [{ ref: { type: 'ref/prompt' } }], [{ ref: { type: 'ref/other', name: 'x' } }]])(
+    'a completion that references nothing SARK can judge is refused: %j',
+    (params) => {
+      expect(() => classify({ jsonrpc: '2.0', id: 1, method: 'completion/complete', params }, {})).toThrow(
+        expect.objectContaining({ code: 'SARK_INVALID_REQUEST' }),
+      );
+    },
+  );
 
   it('notifications and responses', () => {
     expect(classify({ jsonrpc: '2.0', method: 'notifications/initialized' }, {}).action).toBe('gateway:notification');

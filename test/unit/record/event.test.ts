@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../../src/mcp/canonical-json.ts';
-import {
-  argumentsDigest,
-  auditLevelOf,
-  REDACTED,
-  redact,
-  redactedArguments,
-  traceIdOf,
-} from '../../../src/record/event.ts';
+import { argumentsDigest, REDACTED, redact, redactedArguments, traceIdOf } from '../../../src/record/event.ts';
 
 describe('audit event helpers', () => {
   it('canonical JSON sorts keys at every depth, so the digest ignores key order', () => {
@@ -68,14 +61,5 @@ describe('audit event helpers', () => {
     expect(traceIdOf('ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01')).toBeNull();
     expect(traceIdOf('00-XYZ-00f067aa0ba902b7-01')).toBeNull();
     expect(traceIdOf(undefined)).toBeNull();
-  });
-
-  it('adds arguments only at audit level "arguments"', () => {
-    expect(auditLevelOf(undefined)).toBe('metadata');
-    expect(auditLevelOf({ allow: true })).toBe('metadata');
-    expect(auditLevelOf({ allow: true, audit: { level: 'full' } })).toBe('arguments');
-    expect(auditLevelOf({ allow: true, audit: { level: 'basic' } })).toBe('metadata');
-    expect(auditLevelOf({ allow: true, audit: { level: 'none' } })).toBe('metadata');
-    expect(auditLevelOf({ allow: true, audit: 'arguments' })).toBe('metadata');
   });
 });

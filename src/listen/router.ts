@@ -1,0 +1,91 @@
+/**
+ * The data listener's router: the exact MCP path (and the legacy transport's
+ * two paths when configured) to its adapter, then the adapter's Intake into
+ * the pipeline. Everything else is a 404 — case, slash, dot-segment, encoded
+ * and matrix variants of the endpoint included — and the query string is
+ * never forwarded. The Host and Origin checks (host-guard.ts) run first, on
+ * every path. Every answer, 404s included, goes through the pipeline, so it
+ * is counted (and, once a message is known, audited) like any other.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { SarkError } from '../errors.ts';
+import type { HeaderLookup } from '../mcp/classify.ts';
+import type { HostGuard } from './host-guard.ts';
+import type { Intake } from './intake.ts';
+import type { LegacySseAdapter } from './legacy-sse.ts';
+import {
+  httpLabel,
+  httpPseudoMessage,
+  pseudoIntakeMessage,
+  refusedIntake,
+  requestMeta,
+  type StreamableHttpAdapter,
+} from './streamable-http.ts';
+
+/** Where an Intake goes next: the pipeline's stages. */
+export type Flow = (intake: Intake) => Promise<unknown>;
+
+export interface RouterOptions {
+  readonly mcpPath: string;
+  readonly legacySsePath: string;
+  readonly legacyMessagesPath: string;
+  readonly guard: HostGuard;
+  readonly streamable: StreamableHttpAdapter;
+  readonly legacy: LegacySseAdapter | undefined;
+  readonly flow: Flow;
+}
+
+export class Router {
+  readonly #o: RouterOptions;
+
+  constructor(options: RouterOptions) {
+    this.#o = options;
+    this.handle = this.handle.bind(this);
+  }
+
+  /** The data listener's request handler; never rejects. */
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    this.#route(req, res)
+      .then(this.#o.flow)
+      .catch((err) => {
+        // Adapters and the pipeline never reject; this is a last line of defence.
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json', connection: 'close' });
+        res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Internal error' } }));
+        void err;
+      });
+  }
+
+  async #route(req: IncomingMessage, res: ServerResponse): Promise<Intake> {
+    const t0 = performance.now();
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const o = this.#o;
+    const refused = o.guard.check(req.headersDistinct as HeaderLookup);
+    if (refused) {
+      req.resume();
+      // Audited: a rebinding attempt is a security event, recorded under the HTTP action it tried.
+      const label = httpLabel(req.method);
+      const meta = requestMeta(req, path, 'streamable-http', undefined, t0);
+      const pseudo = pseudoIntakeMessage(
+        label,
+        httpPseudoMessage(
+          `gateway:http:${(req.method ?? 'other').toLowerCase()}`,
+          req.headersDistinct as HeaderLookup,
+          undefined,
+        ),
+      );
+      return refusedIntake(req, res, meta, label, refused, [pseudo]);
+    }
+    if (path === o.mcpPath) return o.streamable.intake(req, res, path, t0);
+    if (o.legacy) {
+      if (path === o.legacySsePath && req.method === 'GET') return o.legacy.stream(req, res, path, t0);
+      if (path === o.legacyMessagesPath && req.method === 'POST') {
+        return o.legacy.post(req, res, path, q === -1 ? '' : url.slice(q + 1), t0);
+      }
+    }
+    req.resume();
+    const meta = requestMeta(req, path, 'streamable-http', undefined, t0);
+    return refusedIntake(req, res, meta, 'http:other', new SarkError('SARK_NOT_FOUND'));
+  }
+}

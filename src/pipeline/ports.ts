@@ -1,0 +1,159 @@
+/**
+ * How the forward stage answers each transport: a port sends the allowed
+ * messages upstream and relays the answer through the answer plan, or gives
+ * SARK's own answers. One per transport; the entry points that only ask for
+ * decisions (the decision API, ext_authz) bring their own.
+ */
+import { SarkError } from '../errors.ts';
+import { AnswerPlan } from '../forward/answer-plan.ts';
+import type { LegacyTransport } from '../forward/legacy.ts';
+import { NO_ROUTING_HEADERS, routingHeaders } from '../forward/mcp-headers.ts';
+import type { ForwardResult, Upstream } from '../forward/upstream.ts';
+import { errorObject, sendRefusal } from './answer.ts';
+import type { Call, Exchange } from './exchange.ts';
+
+export interface Port {
+  /** Answers the exchange: forwards what is allowed, refuses the rest. Never throws. */
+  deliver(x: Exchange): Promise<void>;
+}
+
+function planOf(calls: readonly Call[]): AnswerPlan {
+  const plan = new AnswerPlan();
+  for (const c of calls) if (c.verdict && c.refused === undefined) plan.add(c.id, c.verdict.obligations);
+  return plan;
+}
+
+function asSarkError(err: unknown): SarkError {
+  return err instanceof SarkError ? err : new SarkError('SARK_INTERNAL', { detail: String(err), cause: err });
+}
+
+/** MCP Streamable HTTP: POST (one message or a batch), and the bodiless GET stream and DELETE. */
+export class StreamableHttpPort implements Port {
+  readonly #upstream: Upstream;
+
+  constructor(upstream: Upstream) {
+    this.#upstream = upstream;
+  }
+
+  async deliver(x: Exchange): Promise<void> {
+    const res = x.intake.res!;
+    const single = x.single;
+    if (x.failure) {
+      sendRefusal(res, x, single, x.failure, single?.isRequest ?? true, undefined);
+      return;
+    }
+    if (single) {
+      const refused = single.refused;
+      if (refused) {
+        sendRefusal(res, x, single, refused, single.isRequest, undefined);
+        return;
+      }
+      const msg = single.msg!;
+      const body =
+        msg.method === undefined && msg.kind === 'notification' ? undefined : JSON.stringify(single.outbound);
+      await this.#forward(x, single, {
+        body,
+        headers: body === undefined ? undefined : routingHeaders(msg, single.outbound!),
+        plan: planOf(x.calls),
+        injected: [],
+        // The GET stream may stay open for hours: it is recorded once open.
+        detach: body === undefined,
+      });
+      return;
+    }
+    // A batch: SARK answers the refused requests itself, in the same batch answer.
+    const injected: unknown[] = [];
+    const allowed: unknown[] = [];
+    for (const c of x.calls) {
+      const refused = c.refused;
+      if (refused === undefined) allowed.push(c.outbound);
+      // Refused notifications and responses get no answer, as JSON-RPC says; they are audited.
+      else if (c.id !== null && (c.isRequest || c.msg === undefined)) injected.push(errorObject(x, c, refused));
+    }
+    if (allowed.length === 0) {
+      if (injected.length === 0) res.writeHead(202).end();
+      else {
+        const text = JSON.stringify(injected);
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+      }
+      return;
+    }
+    await this.#forward(x, undefined, {
+      body: JSON.stringify(allowed),
+      headers: NO_ROUTING_HEADERS,
+      plan: planOf(x.calls),
+      injected,
+    });
+  }
+
+  async #forward(x: Exchange, call: Call | undefined, out: Parameters<Upstream['forward']>[2]): Promise<void> {
+    try {
+      x.upstream = await this.#upstream.forward(x.intake.req!, x.intake.res!, out);
+    } catch (err) {
+      const e = asSarkError(err);
+      x.upstream = e;
+      sendRefusal(x.intake.res!, x, call, e, true, undefined);
+    }
+  }
+}
+
+/** MCP 2024-11-05 HTTP+SSE: the GET stream, and messages POSTed to a session whose answers travel on the stream. */
+export class LegacyPort implements Port {
+  readonly #legacy: LegacyTransport;
+
+  constructor(legacy: LegacyTransport) {
+    this.#legacy = legacy;
+  }
+
+  async deliver(x: Exchange): Promise<void> {
+    const res = x.intake.res!;
+    const req = x.intake.req!;
+    const call = x.single;
+    if (x.failure || !call) {
+      sendRefusal(res, x, call, x.failure ?? new SarkError('SARK_INVALID_REQUEST'), call?.isRequest ?? true, undefined);
+      return;
+    }
+    const refused = call.refused;
+    if (x.intake.meta.httpMethod === 'GET') {
+      if (refused) return sendRefusal(res, x, call, refused, false, undefined);
+      try {
+        x.upstream = await this.#legacy.openStream(req, res, planOf(x.calls));
+      } catch (err) {
+        x.upstream = asSarkError(err);
+        sendRefusal(res, x, call, x.upstream, false, undefined);
+      }
+      return;
+    }
+    const sessionId = x.intake.meta.sessionId;
+    const session = sessionId === undefined ? undefined : this.#legacy.session(sessionId);
+    if (!session) {
+      return sendRefusal(res, x, call, new SarkError('SARK_SESSION_NOT_FOUND'), call.isRequest, undefined);
+    }
+    if (refused) {
+      // Legacy clients read answers only on the stream: a refused request is answered there —
+      // unless the caller does not own the session, who must learn nothing of it and reach nothing in it.
+      if (!call.isRequest || refused.code === 'SARK_SESSION_NOT_FOUND') {
+        return sendRefusal(res, x, call, refused, call.isRequest, undefined);
+      }
+      this.#legacy.inject(session, errorObject(x, call, refused));
+      res.writeHead(202, { 'content-type': 'text/plain', 'content-length': 8, 'x-sark-error': refused.code });
+      res.end('Accepted');
+      return;
+    }
+    try {
+      const result: ForwardResult = await this.#legacy.post(
+        req,
+        res,
+        session,
+        JSON.stringify(call.outbound),
+        call.isRequest ? call.id : null,
+        planOf(x.calls),
+      );
+      x.upstream = result;
+    } catch (err) {
+      x.upstream = asSarkError(err);
+      sendRefusal(res, x, call, x.upstream, call.isRequest, undefined);
+    }
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * The stages every request goes through, whatever its transport, in order:
+ *
+ *   identity → decide → obligations → forward → record
+ *
+ * (listen and mcp run before, in the transport adapters, which turn a
+ * request into an Intake.) Each stage is an object built once at start-up
+ * whose `run` works on one request (`exchange` scope) or on one message of
+ * it (`call` scope: a batch runs it per element with bounded concurrency).
+ * A stage never throws into the runner: what fails becomes a refusal with a
+ * catalogue code, and a refusal reaches `forward` (which answers it) and
+ * `record` (which counts and audits it) like any other outcome.
+ *
+ * Obligations: each verdict's obligations name the stage they address.
+ * `obligations` checks, before anything is forwarded, that every one of
+ * them is one its stage implements, and refuses the message otherwise
+ * (SARK_OBLIGATION_UNSUPPORTED); then it applies its own (argument edits).
+ * `forward` applies its own through the answer plan; `record` its own.
+ */
+import { type Authorizer, callerOf } from '../decide/authorize.ts';
+import { applyArgumentEdit, type ObligationKind } from '../decide/obligations.ts';
+import { SarkError } from '../errors.ts';
+import { FORWARD_OBLIGATIONS } from '../forward/answer-plan.ts';
+import type { IdentityResolver } from '../identity/resolve.ts';
+import type { Transport } from '../listen/intake.ts';
+import type { JsonRpcMessage } from '../mcp/jsonrpc.ts';
+import type { SarkMetrics } from '../observe/metrics.ts';
+import type { AuditRecorder } from '../record/audit.ts';
+import { auditEvents, RECORD_OBLIGATIONS } from '../record/facts.ts';
+import type { Call, Exchange } from './exchange.ts';
+import type { Port } from './ports.ts';
+
+export type StageName = 'identity' | 'decide' | 'obligations' | 'forward' | 'record';
+
+export type Stage =
+  | { readonly name: StageName; readonly scope: 'exchange'; run(x: Exchange): void | Promise<void> }
+  | { readonly name: StageName; readonly scope: 'call'; run(x: Exchange, call: Call): void | Promise<void> };
+
+export class IdentityStage {
+  readonly name = 'identity';
+  readonly scope = 'exchange';
+  readonly #resolve: IdentityResolver;
+
+  constructor(resolve: IdentityResolver) {
+    this.#resolve = resolve;
+  }
+
+  run(x: Exchange): void {
+    if (x.failure) return;
+    try {
+      x.identity = this.#resolve(x.intake.headers);
+      x.caller = callerOf(x.identity, x.intake.meta);
+    } catch (err) {
+      x.failure =
+        err instanceof SarkError ? err : new SarkError('SARK_UNAUTHENTICATED', { detail: String(err), cause: err });
+    }
+  }
+}
+
+export class DecideStage {
+  readonly name = 'decide';
+  readonly scope = 'call';
+  readonly #authorizer: Authorizer;
+
+  constructor(authorizer: Authorizer) {
+    this.#authorizer = authorizer;
+  }
+
+  async run(x: Exchange, call: Call): Promise<void> {
+    if (x.failure || call.refusal || !call.msg || !x.caller) return;
+    call.verdict = await this.#authorizer.authorize(call.msg, x.caller);
+  }
+}
+
+export class ObligationsStage {
+  readonly name = 'obligations';
+  readonly scope = 'call';
+  readonly #handled: ReadonlyMap<string, ReadonlySet<ObligationKind>>;
+
+  constructor() {
+    this.#handled = new Map<string, ReadonlySet<ObligationKind>>([
+      ['obligations', new Set<ObligationKind>(['edit_arguments'])],
+      ['forward', FORWARD_OBLIGATIONS],
+      ['record', RECORD_OBLIGATIONS],
+    ]);
+  }
+
+  run(x: Exchange, call: Call): void {
+    const v = call.verdict;
+    const msg = call.msg;
+    if (x.failure || call.refused || !v || !msg) return;
+    let forward: JsonRpcMessage = msg.message;
+    let args = msg.arguments;
+    for (const o of v.obligations) {
+      if (o.stage === undefined || !this.#handled.get(o.stage)?.has(o.kind)) {
+        call.refusal = new SarkError('SARK_OBLIGATION_UNSUPPORTED', {
+          publicDetail: `the decision asks for "${o.kind === 'unknown' ? o.name : o.kind}", which SARK does not implement`,
+        });
+        return;
+      }
+      if (o.kind === 'edit_arguments' && 'method' in forward) {
+        args = applyArgumentEdit(msg.arguments, o.edit);
+        forward = { ...forward, params: { ...forward.params, arguments: args } };
+      }
+    }
+    call.outbound = forward;
+    call.arguments = args;
+  }
+}
+
+export class ForwardStage {
+  readonly name = 'forward';
+  readonly scope = 'exchange';
+  readonly #ports: ReadonlyMap<Transport, Port>;
+
+  constructor(ports: ReadonlyMap<Transport, Port>) {
+    this.#ports = ports;
+  }
+
+  async run(x: Exchange): Promise<void> {
+    const port = this.#ports.get(x.intake.transport);
+    if (!port) throw new Error(`no port for transport ${x.intake.transport}`);
+    await port.deliver(x);
+  }
+}
+
+export class RecordStage {
+  readonly name = 'record';
+  readonly scope = 'exchange';
+  readonly #serverId: string;
+  readonly #recorder: AuditRecorder;
+  readonly #metrics: SarkMetrics;
+
+  constructor(serverId: string, recorder: AuditRecorder, metrics: SarkMetrics) {
+    this.#serverId = serverId;
+    this.#recorder = recorder;
+    this.#metrics = metrics;
+  }
+
+  run(x: Exchange): void {
+    const m = this.#metrics;
+    if (x.calls.length === 0) {
+      // Refused before any message was read (route, media type, size, parse): counted, not audited.
+      const e = x.failure ?? new SarkError('SARK_INTERNAL');
+      m.errors.labels(e.kind.reason).inc();
+      m.requests.labels(x.intake.label, 'error').inc();
+      return;
+    }
+    const upstream = x.upstream instanceof SarkError ? x.upstream : undefined;
+    if (upstream) m.errors.labels(upstream.kind.reason).inc();
+    for (const call of x.calls) {
+      const refused = x.failure ?? call.refused;
+      const outcome = refused === undefined ? (upstream ? 'error' : 'allow') : call.verdict ? 'deny' : 'error';
+      if (outcome === 'error' && refused) m.errors.labels(refused.kind.reason).inc();
+      m.requests.labels(call.label, outcome).inc();
+      if (call.msg) for (const e of auditEvents(this.#serverId, x, call)) this.#recorder.record(e);
+    }
+  }
+}
