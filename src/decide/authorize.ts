@@ -106,6 +106,13 @@ export class Authorizer {
   async authorize(msg: McpMessage, caller: Caller): Promise<Verdict> {
     const ownership = await this.#ownership(msg, caller);
     if (ownership instanceof SarkError) return refusedBefore(ownership);
+    // Validated before any decision: a subscription over its limit costs no policy call.
+    let impliedMessages: McpMessage[];
+    try {
+      impliedMessages = this.#impliedMessages(msg);
+    } catch (err) {
+      return refusedBefore(err instanceof SarkError ? err : new SarkError('SARK_INVALID_REQUEST', { cause: err }));
+    }
 
     const input = buildInput(this.#o.serverId, msg, caller.identity, caller.meta);
     const started = performance.now();
@@ -127,7 +134,6 @@ export class Authorizer {
     try {
       // A malformed obligation is a policy error: deny (fail closed).
       let obligations = obligationsOf(decision, msg.action);
-      const impliedMessages = this.#impliedMessages(msg);
       if (impliedMessages.length > 0) {
         const decided = await this.#decideImplied(impliedMessages, caller);
         implied = decided.implied;

@@ -72,12 +72,18 @@ export class Bindings {
     const ttl = this.#ttlMs[kind];
     const filtered = answer !== undefined && answer.length > 0;
     this.#local.set(`${kind}:${id}`, { principal, answer, filtered }, ttl > 0 ? { ttl } : {});
+    if (kind !== 'legacy') this.#store(kind, id, principal, filtered);
+  }
+
+  /** Writes a binding to Redis, when it is up; a session bound while it was down is written on its next use. */
+  #store(kind: BindingKind, id: string, principal: string, filtered: boolean): void {
     const redis = this.#redis;
-    if (redis?.ready && kind !== 'legacy') {
-      redis.background('binding_set', () =>
-        redis.client.set(this.#key(kind, id), filtered ? `${principal}\n1` : principal, 'PX', ttl),
-      );
-    }
+    if (!redis?.ready) return;
+    if (kind === 'session') this.#touched.set(id, Date.now());
+    const ttl = this.#ttlMs[kind];
+    redis.background('binding_set', () =>
+      redis.client.set(this.#key(kind, id), filtered ? `${principal}\n1` : principal, 'PX', ttl),
+    );
   }
 
   /**
@@ -89,7 +95,7 @@ export class Bindings {
     const key = `${kind}:${id}`;
     const local = this.#local.get(key, kind === 'session' ? { updateAgeOnGet: true } : undefined);
     if (local !== undefined) {
-      if (kind === 'session') this.#touchRemote(id);
+      if (kind === 'session') this.#touchRemote(id, local);
       return local;
     }
     const redis = this.#redis;
@@ -128,15 +134,13 @@ export class Bindings {
     return `${this.#redis?.prefix ?? ''}b:${kind}:${id}`;
   }
 
-  #touchRemote(id: string): void {
-    const redis = this.#redis;
-    if (!redis?.ready) return;
-    const now = Date.now();
+  /** Restarts the session's idle time in Redis too, at most once a minute; rewrites it if Redis never had it. */
+  #touchRemote(id: string, binding: Binding): void {
+    if (!this.#redis?.ready) return;
     const last = this.#touched.get(id);
-    if (last !== undefined && now - last < REMOTE_TOUCH_MS) return;
-    this.#touched.set(id, now);
-    if (this.#touched.size > this.#local.max) this.#touched.delete(this.#touched.keys().next().value!);
-    redis.background('binding_touch', () => redis.client.pexpire(this.#key('session', id), this.#ttlMs.session));
+    if (last !== undefined && Date.now() - last < REMOTE_TOUCH_MS) return;
+    if (this.#touched.size >= this.#local.max) this.#touched.delete(this.#touched.keys().next().value!);
+    this.#store('session', id, binding.principal, binding.filtered);
   }
 
   clear(): void {

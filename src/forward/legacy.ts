@@ -105,6 +105,7 @@ export class LegacyTransport {
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform' });
     res.flushHeaders();
+    upstream.body.on('error', () => {});
     // The stream lives as long as the session: it is recorded once open, and relayed in the background.
     void this.#relay(upstream.body, res, plan)
       .catch(() => {

@@ -111,6 +111,10 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     const status = upstreamRes.statusCode;
     const headers = clientResponseHeaders(upstreamRes.headers);
     const body = upstreamRes.body;
+    // Destroying the body (a refused or abandoned answer) makes undici emit an
+    // abort error; whoever reads the body handles its errors, this keeps a
+    // destroyed one from surfacing as an unhandled 'error'.
+    body.on('error', ignore);
     const plan = out.plan;
     const sessionId = upstreamRes.headers['mcp-session-id'];
     plan.onHeaders(status, typeof sessionId === 'string' ? sessionId : undefined);
@@ -212,6 +216,8 @@ async function passThrough(
   if (stream) res.flushHeaders();
   await pipeline(body, res);
 }
+
+function ignore(): void {}
 
 export function unfilterable(detail: string): SarkError {
   return new SarkError('SARK_RESPONSE_UNFILTERABLE', { detail });
