@@ -11,27 +11,10 @@ import { z } from 'zod';
 import { ConfigError, SarkError } from '../errors.ts';
 import type { HeaderLookup } from '../mcp/classify.ts';
 
-export type AuthMethod = 'api_key' | 'mesh' | 'jwt' | 'none';
+import { ANONYMOUS, type Identity } from './identity.ts';
 
-export interface Identity {
-  readonly id: string;
-  readonly type: 'agent' | 'user' | 'service' | 'anonymous';
-  readonly authenticated: boolean;
-  readonly authMethod: AuthMethod;
-  readonly roles: readonly string[];
-  readonly tenant?: string | undefined;
-  readonly team?: string | undefined;
-  readonly trustLevel?: string | undefined;
-  readonly environment?: string | undefined;
-}
-
-export const ANONYMOUS: Identity = Object.freeze({
-  id: 'anonymous',
-  type: 'anonymous',
-  authenticated: false,
-  authMethod: 'none',
-  roles: Object.freeze(['anonymous']),
-});
+export type { AuthMethod, Identity } from './identity.ts';
+export { ANONYMOUS };
 
 const apiKeyEntry = z
   .object({
@@ -87,6 +70,9 @@ export function loadApiKeys(file: string): Map<string, Identity> {
       team: e.team,
       trustLevel: e.trustLevel,
       environment: e.environment,
+      teams: e.team === undefined ? [] : [e.team],
+      scopes: [],
+      delegation: [],
     });
   }
   return keys;
@@ -118,7 +104,16 @@ export function createIdentityResolver(options: IdentityOptions): IdentityResolv
         if (values.length > 1 || !values[0]) {
           throw new SarkError('SARK_UNAUTHENTICATED', { publicDetail: 'ambiguous mesh identity' });
         }
-        return { id: values[0], type: 'service', authenticated: true, authMethod: 'mesh', roles: [] };
+        return {
+          id: values[0],
+          type: 'service',
+          authenticated: true,
+          authMethod: 'mesh',
+          roles: [],
+          teams: [],
+          scopes: [],
+          delegation: [],
+        };
       }
     }
     if (allowAnonymous) return ANONYMOUS;

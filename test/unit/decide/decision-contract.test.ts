@@ -44,6 +44,9 @@ const DEVELOPER: Identity = {
   team: 'platform',
   trustLevel: 'medium',
   environment: 'dev',
+  teams: ['platform'],
+  scopes: [],
+  delegation: [],
 };
 const ADMIN: Identity = { ...DEVELOPER, id: 'admin-1', roles: ['admin'], team: undefined, trustLevel: undefined };
 
