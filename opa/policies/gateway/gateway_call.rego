@@ -49,6 +49,7 @@ _indexed_call := {
 		"limit": spec.limit,
 		"window_seconds": spec.window_seconds,
 	},
+	"required_scopes": [],
 } if {
 	input.action == "gateway:tool:invoke"
 	server_id := input.server.id
@@ -73,8 +74,9 @@ _indexed_call := {
 	role_doc := data.sark.roles[role]
 	not indexed_role != role_doc
 
-	# Admission, grants, denies, sharing, ownership, trust, the critical window.
+	# Admission, scopes, grants, denies, sharing, ownership, trust, the critical window.
 	agent.authenticated in plan.admitted
+	_call_scoped(agent, plan.scopes)
 	access := plan.access[role]
 	_indexed_reach(access, agent, plan)
 	{true: object.get(globals.ranks, agent.trust_level, 0), false: access.trust}[is_string(agent.trust_level)] >= plan.rank
@@ -156,6 +158,7 @@ _allowed_call := {
 		"limit": spec.limit,
 		"window_seconds": spec.window_seconds,
 	},
+	"required_scopes": [],
 } if {
 	input.action == "gateway:tool:invoke"
 	server_id := input.server.id
@@ -167,6 +170,9 @@ _allowed_call := {
 	server := data.sark.servers[server_id]
 	entry := data.sark.tools[server_id][name]
 	[object.get(server, "require_authentication", false), agent.authenticated] in {[false, false], [false, true], [true, true]}
+
+	# OAuth scopes (gateway_scopes.rego): the server's and the tool's, for token-authenticated agents.
+	_call_scoped(agent, array.concat(object.get(server, "scopes", []), object.get(entry, "scopes", [])))
 
 	# Grants, ownership, sharing and explicit denies (tool_permitted). Each
 	# role is read once, for its grants here and its trust level below.
@@ -274,6 +280,21 @@ _call_reachable(server, grants, name) if {
 	some pattern in grant.tools
 	glob.match(pattern, [], name)
 }
+
+# not _scope_missing: agents without a token have no scopes to check; one
+# with a token holds every scope required (offline_access never is).
+_call_scoped(agent, _) if agent.auth_method != "jwt"
+
+_call_scoped(agent, required) if {
+	agent.auth_method == "jwt"
+	every scope in required {
+		_scope_held(agent.scopes, scope)
+	}
+}
+
+_scope_held(_, "offline_access")
+
+_scope_held(scopes, scope) if scope in scopes
 
 # not _critical_blocked, without a negation.
 _call_open(false)
