@@ -12,7 +12,7 @@ import { createWasmEngine } from './decide/wasm-engine.ts';
 import { type DemoServer, startDemoServer } from './demo/server.ts';
 import { LegacyTransport } from './forward/legacy.ts';
 import { createUpstream, type Upstream } from './forward/upstream.ts';
-import { createIdentityResolver } from './identity/resolve.ts';
+import { createIdentityStage } from './identity/stage.ts';
 import { createAdminHandler } from './listen/admin.ts';
 import { closeServer, listen } from './listen/server.ts';
 import { createLogger, type Logger } from './observe/logger.ts';
@@ -37,7 +37,7 @@ export async function startSidecar(
   logger: Logger = createLogger(config.logLevel),
 ): Promise<Sidecar> {
   const metrics = createMetrics();
-  const resolveIdentity = createIdentityResolver(config);
+  const identity = createIdentityStage(config, logger);
   const engine: PolicyEngine = config.opaUrl
     ? createOpaEngine({
         url: config.opaUrl,
@@ -69,9 +69,10 @@ export async function startSidecar(
       })
     : undefined;
   const recorder: AuditRecorder = await createAuditRecorder(config, metrics.audit, logger);
+  await identity.warm();
   const pipeline = new Pipeline({
     config,
-    resolveIdentity,
+    identity,
     decide: policy.decide,
     rateLimit: policy.rateLimit,
     upstream,
@@ -88,7 +89,14 @@ export async function startSidecar(
     const admin = await listen(config.adminListen, createAdminHandler({ metrics, probePolicy: () => engine.probe() }));
     servers.push(admin.server);
     logger.info(
-      { data: data.url, admin: admin.url, upstream: upstreamUrl, engine: engine.name, serverId: config.serverId },
+      {
+        data: data.url,
+        admin: admin.url,
+        upstream: upstreamUrl,
+        engine: engine.name,
+        serverId: config.serverId,
+        identity: identity.describe(),
+      },
       'sark listening',
     );
     return {
@@ -106,6 +114,7 @@ export async function startSidecar(
         await policy.close();
         await recorder.close();
         await demo?.close();
+        identity.close();
       },
     };
   } catch (err) {
@@ -114,6 +123,7 @@ export async function startSidecar(
     await policy.close();
     await recorder.close();
     await demo?.close();
+    identity.close();
     throw err;
   }
 }

@@ -16,7 +16,7 @@ import { SarkError } from '../errors.ts';
 import { type ResultRewrite, rewriteFor } from '../forward/result-filter.ts';
 import { TaskBindings } from '../forward/tasks.ts';
 import type { ResponseShape } from '../forward/upstream.ts';
-import type { Identity } from '../identity/resolve.ts';
+import type { Identity } from '../identity/identity.ts';
 import type { HeaderLookup, McpMessage } from '../mcp/classify.ts';
 import type { JsonRpcMessage } from '../mcp/jsonrpc.ts';
 import type { Logger } from '../observe/logger.ts';
@@ -84,7 +84,9 @@ export class Authorizer {
     if (!decision.allow) {
       if (decision.failure) this.logPolicyFailure(decision.failure);
       const refusal =
-        decision.failure ?? new SarkError('SARK_POLICY_DENIED', { publicDetail: denyText(decision.reasons) });
+        decision.failure ??
+        stepUp(decision, identity) ??
+        new SarkError('SARK_POLICY_DENIED', { publicDetail: denyText(decision.reasons) });
       return { facts, refusal, retryAfterSeconds: undefined, forward: undefined, rewrite: undefined };
     }
     try {
@@ -210,7 +212,29 @@ function refused(facts: AuditFacts, refusal: SarkError, retryAfterSeconds?: numb
 }
 
 export function refusalData(v: Verdict): Record<string, unknown> {
+  const code = v.refusal?.code;
   const reasons =
-    v.refusal?.code === 'SARK_POLICY_DENIED' ? v.facts.decision.reasons : [{ code: v.refusal!.kind.reason }];
+    code === 'SARK_POLICY_DENIED' || code === 'SARK_INSUFFICIENT_SCOPE'
+      ? v.facts.decision.reasons
+      : [{ code: v.refusal!.kind.reason }];
+  if (code === 'SARK_INSUFFICIENT_SCOPE') {
+    return { reasons, required_scopes: v.refusal!.data?.required_scopes, request_id: v.facts.meta.requestId };
+  }
   return { reasons, request_id: v.facts.meta.requestId };
+}
+
+/**
+ * Step-up (MCP authorization, "Scope Challenge Handling"): a deny whose only
+ * reason is insufficient_scope, for a caller with an access token, becomes a
+ * 403 challenge naming every scope the policy requires. A deny with any other
+ * reason stays a plain deny: more scopes would not make it an allow.
+ */
+function stepUp(decision: Decision, identity: Identity): SarkError | undefined {
+  if (identity.authMethod !== 'jwt' || decision.reasons.length === 0) return undefined;
+  if (!decision.reasons.every((r) => r.code === 'insufficient_scope')) return undefined;
+  const required = decision.document?.required_scopes;
+  if (!Array.isArray(required) || required.length === 0 || !required.every((s) => typeof s === 'string')) {
+    return undefined;
+  }
+  return new SarkError('SARK_INSUFFICIENT_SCOPE', { data: { required_scopes: required } });
 }

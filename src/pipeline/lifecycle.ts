@@ -3,7 +3,7 @@
  *
  *   listen (route, content type and encoding, body limit)
  *     → mcp (strict JSON, JSON-RPC, classify, header/body agreement)
- *     → identity (API key, mesh header, anonymous)
+ *     → identity (access token, API key, mesh identity, anonymous)
  *     → decide (policy input, cache, breaker, engine; every failure is a deny;
  *               obligations; rate limit)
  *     → forward (re-serialized authorized message, headers derived from it;
@@ -24,7 +24,8 @@ import { SarkError } from '../errors.ts';
 import type { LegacyTransport } from '../forward/legacy.ts';
 import type { ResponsePlan } from '../forward/result-filter.ts';
 import type { ForwardResult, Upstream, UpstreamRequest } from '../forward/upstream.ts';
-import type { Identity, IdentityResolver } from '../identity/resolve.ts';
+import type { Identity } from '../identity/identity.ts';
+import type { IdentityStage } from '../identity/stage.ts';
 import { decodeBody, readBody } from '../listen/body.ts';
 import { classify, type HeaderLookup, type McpMessage } from '../mcp/classify.ts';
 import { errorResponse, type JsonRpcId, type JsonRpcMessage, parseBody } from '../mcp/jsonrpc.ts';
@@ -47,7 +48,7 @@ import {
 
 export interface PipelineDeps {
   config: SarkConfig;
-  resolveIdentity: IdentityResolver;
+  identity: IdentityStage;
   decide: Decide;
   /** Applies the decision's rate_limit obligation after an allow (absent: no limits). */
   rateLimit?: RateLimit;
@@ -107,6 +108,7 @@ export class Pipeline {
     // Exact match: case, slash, dot-segment, encoded and matrix variants of the
     // endpoint are 404s. The query string is never forwarded.
     const path = q === -1 ? url : url.slice(0, q);
+    if (this.#deps.identity.servesMetadata(path)) return this.#deps.identity.serveMetadata(req, res);
     if (path !== this.#mcpPath) {
       const legacy = this.#deps.legacy;
       if (legacy && path === this.#deps.config.legacySsePath && req.method === 'GET') {
@@ -149,7 +151,8 @@ export class Pipeline {
     let identity: Identity;
     try {
       msg = classify(parsed, headers);
-      identity = this.#deps.resolveIdentity(headers);
+      const who = this.#identify(req, headers, path);
+      identity = who instanceof Promise ? await who : who;
     } catch (err) {
       return this.#fail(res, err, 'id' in parsed ? (parsed.id ?? null) : null, label);
     }
@@ -159,7 +162,7 @@ export class Pipeline {
       this.#deps.recorder.record(auditEvent(this.#serverId, v.facts));
       return this.#refuse(res, v, msg.id, msg.kind !== 'notification');
     }
-    const upstream = await this.#forward(req, res, msg.id, {
+    const upstream = await this.#forward(req, res, msg.id, identity, {
       body: JSON.stringify(v.forward),
       headers: upstreamHeaders(msg, v.forward!),
       shape:
@@ -194,7 +197,7 @@ export class Pipeline {
         publicDetail: 'JSON-RPC batches may not contain requests for protocol revision 2026-07-28 or later',
       });
     }
-    const identity = this.#deps.resolveIdentity(headers);
+    const identity = await this.#identify(req, headers, path);
     const injected: unknown[] = [];
     const allowed: JsonRpcMessage[] = [];
     const plan: ResponsePlan = new Map();
@@ -229,7 +232,7 @@ export class Pipeline {
       else sendJson(res, 200, JSON.stringify(injected));
     } else {
       // Headers that name one method or target cannot describe a batch: drop them.
-      upstream = await this.#forward(req, res, null, {
+      upstream = await this.#forward(req, res, null, identity, {
         body: JSON.stringify(allowed),
         headers: { 'mcp-method': null, 'mcp-name': null },
         shape: { plan, injected },
@@ -247,7 +250,7 @@ export class Pipeline {
     const label = req.method === 'GET' ? 'http:get' : 'http:delete';
     let identity: Identity;
     try {
-      identity = this.#deps.resolveIdentity(headers);
+      identity = await this.#identify(req, headers, path);
     } catch (err) {
       return this.#fail(res, err, null, label);
     }
@@ -257,7 +260,7 @@ export class Pipeline {
     this.#deps.recorder.record(auditEvent(this.#serverId, v.facts));
     this.#count(label, v);
     if (v.refusal) return this.#refuse(res, v, null, false);
-    await this.#forward(req, res, null, {});
+    await this.#forward(req, res, null, identity, {});
   }
 
   /** Legacy transport: the SSE stream, authorized like the Streamable HTTP GET stream. */
@@ -267,7 +270,7 @@ export class Pipeline {
     const headers = req.headersDistinct as HeaderLookup;
     let identity: Identity;
     try {
-      identity = this.#deps.resolveIdentity(headers);
+      identity = await this.#identify(req, headers, path);
     } catch (err) {
       return this.#fail(res, err, null, 'legacy:sse');
     }
@@ -316,7 +319,7 @@ export class Pipeline {
     let identity: Identity;
     try {
       msg = classify(parsed, headers, 'legacy-sse');
-      identity = this.#deps.resolveIdentity(headers);
+      identity = await this.#identify(req, headers, path);
       if (identity.id !== session.agentId) {
         throw new SarkError('SARK_UNAUTHENTICATED', { publicDetail: 'the session belongs to another agent' });
       }
@@ -344,6 +347,11 @@ export class Pipeline {
     this.#deps.recorder.record(auditEvent(this.#serverId, { ...v.facts, upstream }));
   }
 
+  /** The identity stage; a Promise only for a token it has not verified yet. */
+  #identify(req: IncomingMessage, headers: HeaderLookup, path: string): Identity | Promise<Identity> {
+    return this.#deps.identity.resolve({ headers, remoteAddress: req.socket.remoteAddress, path });
+  }
+
   /** Counts a decided message in sark_requests_total by its method label and outcome. */
   #count(label: string, v: Verdict): void {
     this.#deps.metrics.requests.labels(label, v.refusal ? 'deny' : 'allow').inc();
@@ -353,9 +361,16 @@ export class Pipeline {
     req: IncomingMessage,
     res: ServerResponse,
     id: JsonRpcId | null,
+    identity: Identity,
     request: UpstreamRequest,
   ): Promise<ForwardResult | SarkError> {
     try {
+      // No token passthrough: the client's Authorization is dropped upstream;
+      // the upstream's own credential, when configured, is set here.
+      const credential = this.#deps.identity.upstreamAuthorization(identity);
+      if (credential !== undefined) {
+        request = { ...request, headers: { ...request.headers, authorization: await credential } };
+      }
       const result = await this.#deps.upstream.forward(req, res, request);
       this.#deps.metrics.upstreamSeconds.labels(String(result.status)).observe(result.headersMs / 1000);
       return result;
@@ -375,6 +390,7 @@ export class Pipeline {
     const refusal = v.refusal!;
     if (v.retryAfterSeconds !== undefined) res.setHeader('retry-after', String(v.retryAfterSeconds));
     const status = !isRequest && refusal.kind.httpStatus === 200 ? 403 : refusal.kind.httpStatus;
+    this.#challenge(res, refusal);
     this.#reply(res, status, id, refusal, refusalData(v));
   }
 
@@ -394,9 +410,16 @@ export class Pipeline {
     }
     if (!res.headersSent) {
       if (sark.code === 'SARK_BODY_TOO_LARGE') res.setHeader('connection', 'close');
-      if (sark.code === 'SARK_UNAUTHENTICATED') res.setHeader('www-authenticate', 'Bearer realm="sark"');
+      this.#challenge(res, sark);
     }
     this.#reply(res, sark.kind.httpStatus, id, sark, sark.data);
+  }
+
+  /** WWW-Authenticate for a 401, or the step-up 403 with every scope the policy requires (MCP authorization). */
+  #challenge(res: ServerResponse, err: SarkError): void {
+    const scopes = err.data?.required_scopes;
+    const c = this.#deps.identity.challenge(err, Array.isArray(scopes) ? scopes : undefined);
+    if (c !== undefined && !res.headersSent) res.setHeader('www-authenticate', c.wwwAuthenticate);
   }
 
   #reply(res: ServerResponse, status: number, id: JsonRpcId | null, err: SarkError, data: unknown): void {

@@ -7,7 +7,7 @@
 import type { Decision } from '../decide/decision.ts';
 import type { RequestMeta } from '../decide/input.ts';
 import { SarkError } from '../errors.ts';
-import type { Identity } from '../identity/resolve.ts';
+import type { Identity } from '../identity/identity.ts';
 import type { McpMessage } from '../mcp/classify.ts';
 import {
   AUDIT_SCHEMA_VERSION,
