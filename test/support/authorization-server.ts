@@ -35,6 +35,8 @@ export interface AuthorizationServer {
   kids(): string[];
   /** Plays the user at an authorization URL: signs in, consents, returns the code sent to redirectUri. */
   authorize(url: string | URL, redirectUri: string): Promise<string>;
+  /** The same, returning the whole callback (code and RFC 9207 iss). */
+  authorizeCallback(url: string | URL, redirectUri: string): Promise<URL>;
   /** A client-credentials token for `resource` (RFC 8707). */
   clientCredentials(client: ServiceClient, resource: string, scope: string): Promise<string>;
   /** Restarts with new signing keys; the old ones are withdrawn. */
@@ -93,7 +95,14 @@ function configuration(keys: JWK[], service: ServiceClient, shortLived: ServiceC
       },
     },
     pkce: { required: () => true },
-    ttl: { AccessToken: 600, ClientCredentials: 600, Grant: 3600, Interaction: 600, Session: 3600 },
+    ttl: {
+      AccessToken: 600,
+      ClientCredentials: (_ctx: unknown, _token: unknown, client: { clientId: string }) =>
+        client.clientId === shortLived.id ? 1 : 600,
+      Grant: 3600,
+      Interaction: 600,
+      Session: 3600,
+    },
     issueRefreshToken: async () => false,
     interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
     findAccount: async (_ctx: unknown, id: string) => ({ accountId: id, claims: async () => ({ sub: id }) }),
@@ -189,6 +198,34 @@ export async function startAuthorizationServer(): Promise<AuthorizationServer> {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
+  async function authorizeCallback(url: string | URL, redirectUri: string): Promise<URL> {
+    const jar = new Map<string, string>();
+    let next = new URL(url);
+    for (let hop = 0; hop < 12; hop++) {
+      const res = await fetch(next, {
+        redirect: 'manual',
+        headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') },
+      });
+      for (const c of res.headers.getSetCookie()) {
+        const pair = c.split(';')[0]!;
+        const eq = pair.indexOf('=');
+        const [name, value] = [pair.slice(0, eq), pair.slice(eq + 1)];
+        if (value === '') jar.delete(name);
+        else jar.set(name, value);
+      }
+      const body = await res.text();
+      const location = res.headers.get('location');
+      if (!location)
+        throw new Error(`authorization stopped at ${next.pathname} with ${res.status}: ${body.slice(0, 300)}`);
+      next = new URL(location, next);
+      if (next.href.startsWith(redirectUri)) {
+        if (!next.searchParams.get('code')) throw new Error(`authorization refused: ${next.search}`);
+        return next;
+      }
+    }
+    throw new Error('too many redirects');
+  }
+
   await start();
   return {
     issuer,
@@ -198,33 +235,9 @@ export async function startAuthorizationServer(): Promise<AuthorizationServer> {
     shortLived,
     kids: () => keys.map((k) => k.kid!),
     async authorize(url, redirectUri) {
-      const jar = new Map<string, string>();
-      let next = new URL(url);
-      for (let hop = 0; hop < 12; hop++) {
-        const res = await fetch(next, {
-          redirect: 'manual',
-          headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') },
-        });
-        for (const c of res.headers.getSetCookie()) {
-          const pair = c.split(';')[0]!;
-          const eq = pair.indexOf('=');
-          const [name, value] = [pair.slice(0, eq), pair.slice(eq + 1)];
-          if (value === '') jar.delete(name);
-          else jar.set(name, value);
-        }
-        const body = await res.text();
-        const location = res.headers.get('location');
-        if (!location)
-          throw new Error(`authorization stopped at ${next.pathname} with ${res.status}: ${body.slice(0, 300)}`);
-        next = new URL(location, next);
-        if (next.href.startsWith(redirectUri)) {
-          const code = next.searchParams.get('code');
-          if (!code) throw new Error(`authorization refused: ${next.search}`);
-          return code;
-        }
-      }
-      throw new Error('too many redirects');
+      return (await authorizeCallback(url, redirectUri)).searchParams.get('code')!;
     },
+    authorizeCallback,
     async clientCredentials(client, resource, scope) {
       const res = await fetch(`${issuer}/token`, {
         method: 'POST',
