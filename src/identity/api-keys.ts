@@ -13,7 +13,7 @@
  * `..data` symlink swap of Secret volumes). A reload that fails keeps the last
  * good set and logs a warning; at start-up the same failure stops SARK.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { type FSWatcher, readdirSync, readFileSync, statSync, watch } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { z } from 'zod';
@@ -60,7 +60,7 @@ export interface ApiKeyOptions {
 }
 
 function sha256(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
+  return hash('sha256', text, 'buffer');
 }
 
 function identityOf(e: Entry): Identity {

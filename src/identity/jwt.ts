@@ -13,7 +13,7 @@
  * stops being honoured within that time): a warm agent costs one hash per
  * call and no signature check.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { errors as joseErrors, jwtVerify } from 'jose';
 import { SarkError } from '../errors.ts';
 import { type ClaimMapping, identityFromClaims } from './claims.ts';
@@ -99,7 +99,8 @@ export class TokenVerifier {
   }
 
   static digest(token: string): string {
-    return createHash('sha256').update(token).digest('base64url');
+    // One-shot crypto.hash: about twice as fast as createHash for a token-sized input.
+    return hash('sha256', token, 'base64url');
   }
 
   /** A remembered identity for this digest, if still valid; undefined sends the caller to verify(). */
