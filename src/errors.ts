@@ -8,7 +8,7 @@
  * JSON-RPC codes: -32700/-32600/-32601/-32602/-32603 are the JSON-RPC 2.0
  * standard codes; -32020 (header/body disagreement) and -32022 (unsupported
  * protocol version, with `data.supported`, which v2 clients use to fall back)
- * are the codes MCP 2026-07-28 servers use; -32001..-32012 are SARK's own, in the
+ * are the codes MCP 2026-07-28 servers use; -32001..-32013 are SARK's own, in the
  * implementation-defined server-error range (-32000..-32099).
  */
 
@@ -83,6 +83,41 @@ export const ErrorKinds = Object.freeze({
     -32001,
     'Unauthorized: valid credentials are required',
   ),
+  SARK_TOKEN_INVALID: kind(
+    'SARK_TOKEN_INVALID',
+    'token_invalid',
+    401,
+    -32001,
+    'Unauthorized: the access token is invalid',
+  ),
+  SARK_TOKEN_EXPIRED: kind(
+    'SARK_TOKEN_EXPIRED',
+    'token_expired',
+    401,
+    -32001,
+    'Unauthorized: the access token has expired',
+  ),
+  SARK_TOKEN_AUDIENCE: kind(
+    'SARK_TOKEN_AUDIENCE',
+    'token_audience',
+    401,
+    -32001,
+    'Unauthorized: the access token was not issued for this resource',
+  ),
+  SARK_TOKEN_KEYS_UNAVAILABLE: kind(
+    'SARK_TOKEN_KEYS_UNAVAILABLE',
+    'token_keys_unavailable',
+    503,
+    -32007,
+    'Service Unavailable: the keys that verify access tokens could not be obtained',
+  ),
+  SARK_INSUFFICIENT_SCOPE: kind(
+    'SARK_INSUFFICIENT_SCOPE',
+    'insufficient_scope',
+    403,
+    -32008,
+    'Forbidden: the access token lacks the scopes this operation requires',
+  ),
   SARK_POLICY_DENIED: kind('SARK_POLICY_DENIED', 'policy_denied', 200, -32002, 'Forbidden: denied by policy'),
   SARK_POLICY_UNAVAILABLE: kind(
     'SARK_POLICY_UNAVAILABLE',
@@ -131,7 +166,7 @@ export const ErrorKinds = Object.freeze({
     'SARK_SESSION_NOT_FOUND',
     'session_not_found',
     404,
-    -32007,
+    -32009,
     'Not Found: the session does not exist; start a new one',
   ),
   SARK_LIMIT_EXCEEDED: kind(
@@ -152,28 +187,28 @@ export const ErrorKinds = Object.freeze({
     'SARK_RESPONSE_UNFILTERABLE',
     'response_unfilterable',
     502,
-    -32008,
+    -32010,
     'Bad Gateway: the MCP server answered in a form SARK cannot filter as the policy requires',
   ),
   SARK_UPSTREAM_RESPONSE_TOO_LARGE: kind(
     'SARK_UPSTREAM_RESPONSE_TOO_LARGE',
     'upstream_response_too_large',
     502,
-    -32009,
+    -32011,
     'Bad Gateway: the MCP server answered with more than SARK may hold to filter it',
   ),
   SARK_HOST_NOT_ALLOWED: kind(
     'SARK_HOST_NOT_ALLOWED',
     'host_not_allowed',
     403,
-    -32010,
+    -32012,
     'Forbidden: the Host header names a host this server does not answer for',
   ),
   SARK_ORIGIN_NOT_ALLOWED: kind(
     'SARK_ORIGIN_NOT_ALLOWED',
     'origin_not_allowed',
     403,
-    -32011,
+    -32013,
     'Forbidden: requests from this Origin are not allowed',
   ),
   SARK_INTERNAL: kind('SARK_INTERNAL', 'internal_error', 500, -32603, 'Internal error'),

@@ -15,7 +15,7 @@ import { createWasmEngine } from './decide/wasm-engine.ts';
 import { type DemoServer, startDemoServer } from './demo/server.ts';
 import { LegacyTransport } from './forward/legacy.ts';
 import { createUpstream, type Upstream } from './forward/upstream.ts';
-import { createIdentityResolver } from './identity/resolve.ts';
+import { createIdentityStage } from './identity/stage.ts';
 import { createAdminHandler } from './listen/admin.ts';
 import { HostGuard } from './listen/host-guard.ts';
 import type { Transport } from './listen/intake.ts';
@@ -25,6 +25,7 @@ import { closeServer, listen } from './listen/server.ts';
 import { StreamableHttpAdapter } from './listen/streamable-http.ts';
 import { createLogger, type Logger } from './observe/logger.ts';
 import { createMetrics, type SarkMetrics } from './observe/metrics.ts';
+import { Answerer } from './pipeline/answer.ts';
 import { Pipeline } from './pipeline/flow.ts';
 import { LegacyPort, type Port, StreamableHttpPort } from './pipeline/ports.ts';
 import {
@@ -54,7 +55,7 @@ export async function startSidecar(
   logger: Logger = createLogger(config.logLevel),
 ): Promise<Sidecar> {
   const metrics = createMetrics();
-  const resolveIdentity = createIdentityResolver(config);
+  const identity = createIdentityStage(config, logger);
   const engine: PolicyEngine = config.opaUrl
     ? createOpaEngine({
         url: config.opaUrl,
@@ -102,11 +103,12 @@ export async function startSidecar(
     logger,
     countDecision: (d) => metrics.decisions.labels(d.allow ? 'allow' : 'deny', primaryReason(d)).inc(),
   });
-  const ports = new Map<Transport, Port>([['streamable-http', new StreamableHttpPort(upstream)]]);
-  if (legacy) ports.set('legacy-sse', new LegacyPort(legacy));
+  const answerer = new Answerer(identity);
+  const ports = new Map<Transport, Port>([['streamable-http', new StreamableHttpPort(upstream, answerer, identity)]]);
+  if (legacy) ports.set('legacy-sse', new LegacyPort(legacy, answerer));
   // The one declared list of stages every transport's requests go through.
   const stages: Stage[] = [
-    new IdentityStage(resolveIdentity),
+    new IdentityStage(identity),
     new DecideStage(authorizer),
     new ObligationsStage(),
     new ForwardStage(ports),
@@ -136,7 +138,10 @@ export async function startSidecar(
     streamable: new StreamableHttpAdapter(bodyOptions),
     legacy: legacy ? new LegacySseAdapter(bodyOptions) : undefined,
     flow: (intake) => pipeline.run(intake),
+    // OAuth Protected Resource Metadata (RFC 9728), when OAuth is configured.
+    extra: [{ servesPath: (p) => identity.servesMetadata(p), serve: (q, r) => identity.serveMetadata(q, r) }],
   });
+  await identity.warm();
 
   const servers: Server[] = [];
   try {
@@ -145,7 +150,14 @@ export async function startSidecar(
     const admin = await listen(config.adminListen, createAdminHandler({ metrics, probePolicy: () => engine.probe() }));
     servers.push(admin.server);
     logger.info(
-      { data: data.url, admin: admin.url, upstream: upstreamUrl, engine: engine.name, serverId: config.serverId },
+      {
+        data: data.url,
+        admin: admin.url,
+        upstream: upstreamUrl,
+        engine: engine.name,
+        serverId: config.serverId,
+        identity: identity.describe(),
+      },
       'sark listening',
     );
     return {
@@ -163,6 +175,7 @@ export async function startSidecar(
         await policy.close();
         await recorder.close();
         await demo?.close();
+        identity.close();
       },
     };
   } catch (err) {
@@ -172,6 +185,7 @@ export async function startSidecar(
     await policy.close();
     await recorder.close();
     await demo?.close();
+    identity.close();
     throw err;
   }
 }

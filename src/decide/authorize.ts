@@ -11,7 +11,7 @@
  * or refuse; this stage applies none of them itself.
  */
 import { SarkError } from '../errors.ts';
-import type { Identity } from '../identity/resolve.ts';
+import type { Identity } from '../identity/identity.ts';
 import type { RequestMeta } from '../listen/intake.ts';
 import type { McpMessage } from '../mcp/classify.ts';
 import type { JsonRpcMessage } from '../mcp/jsonrpc.ts';
@@ -124,7 +124,7 @@ export class Authorizer {
       return {
         decision,
         policyMs,
-        refusal: decision.failure ?? denied(decision),
+        refusal: decision.failure ?? stepUp(decision, caller.identity) ?? denied(decision),
         retryAfterSeconds: undefined,
         obligations: [],
         implied: NONE,
@@ -391,6 +391,22 @@ function denyText(d: Decision): string | undefined {
   const first = d.reasons[0];
   if (!first) return undefined;
   return first.message ? `${first.message} (${first.code})` : first.code;
+}
+
+/**
+ * Step-up (MCP authorization, "Scope Challenge Handling"): a deny whose only
+ * reason is insufficient_scope, for a caller with an access token, becomes a
+ * 403 challenge naming every scope the policy requires. A deny with any other
+ * reason stays a plain deny: more scopes would not make it an allow.
+ */
+function stepUp(decision: Decision, identity: Identity): SarkError | undefined {
+  if (identity.authMethod !== 'jwt' || decision.reasons.length === 0) return undefined;
+  if (!decision.reasons.every((r) => r.code === 'insufficient_scope')) return undefined;
+  const required = decision.document?.required_scopes;
+  if (!Array.isArray(required) || required.length === 0 || !required.every((s) => typeof s === 'string')) {
+    return undefined;
+  }
+  return new SarkError('SARK_INSUFFICIENT_SCOPE', { data: { required_scopes: required } });
 }
 
 function denied(d: Decision): SarkError {

@@ -21,7 +21,7 @@
  * (fail closed: the client re-initializes).
  */
 import { LRUCache } from 'lru-cache';
-import type { Identity } from '../identity/resolve.ts';
+import type { Identity } from '../identity/identity.ts';
 import type { Obligation } from './obligations.ts';
 import type { RedisLink } from './redis.ts';
 

@@ -3,7 +3,7 @@
  * once per message from the classified message, the identity and request
  * metadata. Field names are snake_case, as Rego style expects.
  */
-import type { Identity } from '../identity/resolve.ts';
+import type { Identity } from '../identity/identity.ts';
 import type { RequestMeta } from '../listen/intake.ts';
 import type { McpMessage } from '../mcp/classify.ts';
 
@@ -32,6 +32,12 @@ export interface PolicyInput {
 
 const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 
+/**
+ * The agent as the policy sees it: how it was authenticated (`auth_method`),
+ * its OAuth scopes (expanded by the configured hierarchy; empty for API keys,
+ * mesh and anonymous callers), its OAuth client id and the delegation chain
+ * of its token (RFC 8693 `act`, current actor first).
+ */
 export function agentDocument(identity: Identity): Record<string, unknown> {
   return {
     id: identity.id,
@@ -43,8 +49,17 @@ export function agentDocument(identity: Identity): Record<string, unknown> {
     team: identity.team ?? null,
     trust_level: identity.trustLevel ?? null,
     environment: identity.environment ?? null,
+    teams: identity.teams,
+    scopes: identity.scopes,
+    client_id: identity.clientId ?? null,
+    delegation:
+      identity.delegation.length === 0
+        ? NO_DELEGATION
+        : identity.delegation.map((a) => ({ sub: a.sub ?? null, client_id: a.clientId ?? null, iss: a.iss ?? null })),
   };
 }
+
+const NO_DELEGATION: readonly never[] = Object.freeze([]);
 
 export function buildInput(serverId: string, msg: McpMessage, identity: Identity, meta: RequestMeta): PolicyInput {
   const now = new Date(meta.nowMs);

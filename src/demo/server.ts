@@ -25,6 +25,8 @@ export interface DemoServer {
   readonly received: unknown[];
   /** Tool calls executed, by tool name, in order. */
   readonly executed: string[];
+  /** The headers of every HTTP request received, in order (tests check what reaches the server). */
+  readonly requestHeaders: IncomingMessage['headers'][];
   close(): Promise<void>;
 }
 
@@ -81,6 +83,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
   const path = options.path ?? '/mcp';
   const received: unknown[] = [];
   const executed: string[] = [];
+  const requestHeaders: IncomingMessage['headers'][] = [];
   const sessions = new Map<string, StreamableHTTPServerTransport>();
 
   async function handle(req: IncomingMessage, res: ServerResponse, body: unknown) {
@@ -112,6 +115,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
   }
 
   const http: Server = createServer((req, res) => {
+    requestHeaders.push(req.headers);
     if ((req.url ?? '').split('?')[0] !== path) {
       res.writeHead(404).end();
       return;
@@ -141,6 +145,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
     url: `http://${options.host ?? '127.0.0.1'}:${port}${path}`,
     received,
     executed,
+    requestHeaders,
     async close() {
       for (const t of sessions.values()) await t.close().catch(() => {});
       http.closeAllConnections();

@@ -25,6 +25,12 @@ import {
 /** Where an Intake goes next: the pipeline's stages. */
 export type Flow = (intake: Intake) => Promise<unknown>;
 
+/** A route served beside the MCP endpoint without the pipeline (e.g. OAuth Protected Resource Metadata). */
+export interface ExtraRoute {
+  servesPath(path: string): boolean;
+  serve(req: IncomingMessage, res: ServerResponse): void;
+}
+
 export interface RouterOptions {
   readonly mcpPath: string;
   readonly legacySsePath: string;
@@ -33,6 +39,7 @@ export interface RouterOptions {
   readonly streamable: StreamableHttpAdapter;
   readonly legacy: LegacySseAdapter | undefined;
   readonly flow: Flow;
+  readonly extra?: readonly ExtraRoute[];
 }
 
 export class Router {
@@ -45,17 +52,21 @@ export class Router {
 
   /** The data listener's request handler; never rejects. */
   handle(req: IncomingMessage, res: ServerResponse): void {
-    this.#route(req, res)
-      .then(this.#o.flow)
-      .catch((err) => {
-        // Adapters and the pipeline never reject; this is a last line of defence.
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json', connection: 'close' });
-        res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Internal error' } }));
-        void err;
-      });
+    void this.#serve(req, res);
   }
 
-  async #route(req: IncomingMessage, res: ServerResponse): Promise<Intake> {
+  async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const intake = await this.#route(req, res);
+      if (intake !== undefined) await this.#o.flow(intake);
+    } catch {
+      // Adapters and the pipeline never reject; this is a last line of defence.
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json', connection: 'close' });
+      res.end('{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"Internal error"}}');
+    }
+  }
+
+  async #route(req: IncomingMessage, res: ServerResponse): Promise<Intake | undefined> {
     const t0 = performance.now();
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -78,6 +89,14 @@ export class Router {
       return refusedIntake(req, res, meta, label, refused, [pseudo]);
     }
     if (path === o.mcpPath) return o.streamable.intake(req, res, path, t0);
+    if (o.extra) {
+      for (const route of o.extra) {
+        if (route.servesPath(path)) {
+          route.serve(req, res);
+          return undefined;
+        }
+      }
+    }
     if (o.legacy) {
       if (path === o.legacySsePath && req.method === 'GET') return o.legacy.stream(req, res, path, t0);
       if (path === o.legacyMessagesPath && req.method === 'POST') {

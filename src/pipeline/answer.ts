@@ -7,6 +7,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { SarkError } from '../errors.ts';
+import type { IdentityStage } from '../identity/stage.ts';
 import { errorResponse, type JsonRpcId } from '../mcp/jsonrpc.ts';
 import type { Call, Exchange } from './exchange.ts';
 
@@ -14,7 +15,10 @@ import type { Call, Exchange } from './exchange.ts';
 export function refusalData(x: Exchange, call: Call | undefined, err: SarkError): Record<string, unknown> {
   const v = call?.verdict;
   const reasons =
-    err.code === 'SARK_POLICY_DENIED' && v !== undefined && v.refusal === err && !v.decision.allow
+    (err.code === 'SARK_POLICY_DENIED' || err.code === 'SARK_INSUFFICIENT_SCOPE') &&
+    v !== undefined &&
+    v.refusal === err &&
+    !v.decision.allow
       ? v.decision.reasons
       : [{ code: err.kind.reason }];
   const data: Record<string, unknown> = { reasons, request_id: x.intake.meta.requestId };
@@ -29,6 +33,25 @@ export function errorObject(x: Exchange, call: Call, err: SarkError): unknown {
 
 export function httpStatusOf(err: SarkError, isRequest: boolean): number {
   return !isRequest && err.kind.httpStatus === 200 ? 403 : err.kind.httpStatus;
+}
+
+/**
+ * Writes refusals. The identity stage contributes the `WWW-Authenticate`
+ * challenge: 401 for credentials, and the step-up 403 naming every scope the
+ * policy requires (MCP authorization, "Scope Challenge Handling").
+ */
+export class Answerer {
+  readonly #identity: Pick<IdentityStage, 'challenge'> | undefined;
+
+  constructor(identity?: Pick<IdentityStage, 'challenge'>) {
+    this.#identity = identity;
+  }
+
+  refuse(res: ServerResponse, x: Exchange, call: Call | undefined, err: SarkError, isRequest: boolean): void {
+    const scopes = err.data?.required_scopes;
+    const c = this.#identity?.challenge(err, Array.isArray(scopes) ? (scopes as string[]) : undefined);
+    sendRefusal(res, x, call, err, isRequest, c ? { 'www-authenticate': c.wwwAuthenticate } : undefined);
+  }
 }
 
 /** Writes the refusal, or cuts the connection when an answer had already begun. */

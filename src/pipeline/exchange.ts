@@ -7,7 +7,7 @@
 import type { Caller, Verdict } from '../decide/authorize.ts';
 import type { SarkError } from '../errors.ts';
 import type { ForwardResult } from '../forward/upstream.ts';
-import type { Identity } from '../identity/resolve.ts';
+import type { Identity } from '../identity/identity.ts';
 import type { Intake, IntakeMessage } from '../listen/intake.ts';
 import type { McpMessage } from '../mcp/classify.ts';
 import type { JsonRpcId, JsonRpcMessage } from '../mcp/jsonrpc.ts';

@@ -9,7 +9,8 @@ import { AnswerPlan } from '../forward/answer-plan.ts';
 import type { LegacyTransport } from '../forward/legacy.ts';
 import { NO_ROUTING_HEADERS, routingHeaders } from '../forward/mcp-headers.ts';
 import type { ForwardResult, Upstream } from '../forward/upstream.ts';
-import { errorObject, sendRefusal } from './answer.ts';
+import type { IdentityStage } from '../identity/stage.ts';
+import { type Answerer, errorObject } from './answer.ts';
 import type { Call, Exchange } from './exchange.ts';
 
 export interface Port {
@@ -28,24 +29,31 @@ function asSarkError(err: unknown): SarkError {
 }
 
 /** MCP Streamable HTTP: POST (one message or a batch), and the bodiless GET stream and DELETE. */
+/** The credential SARK itself presents upstream (no token passthrough: the client's is never forwarded). */
+type UpstreamCredential = Pick<IdentityStage, 'upstreamAuthorization'>;
+
 export class StreamableHttpPort implements Port {
   readonly #upstream: Upstream;
+  readonly #answer: Answerer;
+  readonly #credential: UpstreamCredential | undefined;
 
-  constructor(upstream: Upstream) {
+  constructor(upstream: Upstream, answer: Answerer, credential?: UpstreamCredential) {
     this.#upstream = upstream;
+    this.#answer = answer;
+    this.#credential = credential;
   }
 
   async deliver(x: Exchange): Promise<void> {
     const res = x.intake.res!;
     const single = x.single;
     if (x.failure) {
-      sendRefusal(res, x, single, x.failure, single?.isRequest ?? true, undefined);
+      this.#answer.refuse(res, x, single, x.failure, single?.isRequest ?? true);
       return;
     }
     if (single) {
       const refused = single.refused;
       if (refused) {
-        sendRefusal(res, x, single, refused, single.isRequest, undefined);
+        this.#answer.refuse(res, x, single, refused, single.isRequest);
         return;
       }
       const msg = single.msg!;
@@ -89,11 +97,15 @@ export class StreamableHttpPort implements Port {
 
   async #forward(x: Exchange, call: Call | undefined, out: Parameters<Upstream['forward']>[2]): Promise<void> {
     try {
+      const credential = x.identity ? this.#credential?.upstreamAuthorization(x.identity) : undefined;
+      if (credential !== undefined) {
+        out = { ...out, headers: { ...out.headers, authorization: await credential } };
+      }
       x.upstream = await this.#upstream.forward(x.intake.req!, x.intake.res!, out);
     } catch (err) {
       const e = asSarkError(err);
       x.upstream = e;
-      sendRefusal(x.intake.res!, x, call, e, true, undefined);
+      this.#answer.refuse(x.intake.res!, x, call, e, true);
     }
   }
 }
@@ -101,9 +113,11 @@ export class StreamableHttpPort implements Port {
 /** MCP 2024-11-05 HTTP+SSE: the GET stream, and messages POSTed to a session whose answers travel on the stream. */
 export class LegacyPort implements Port {
   readonly #legacy: LegacyTransport;
+  readonly #answer: Answerer;
 
-  constructor(legacy: LegacyTransport) {
+  constructor(legacy: LegacyTransport, answer: Answerer) {
     this.#legacy = legacy;
+    this.#answer = answer;
   }
 
   async deliver(x: Exchange): Promise<void> {
@@ -111,30 +125,30 @@ export class LegacyPort implements Port {
     const req = x.intake.req!;
     const call = x.single;
     if (x.failure || !call) {
-      sendRefusal(res, x, call, x.failure ?? new SarkError('SARK_INVALID_REQUEST'), call?.isRequest ?? true, undefined);
+      this.#answer.refuse(res, x, call, x.failure ?? new SarkError('SARK_INVALID_REQUEST'), call?.isRequest ?? true);
       return;
     }
     const refused = call.refused;
     if (x.intake.meta.httpMethod === 'GET') {
-      if (refused) return sendRefusal(res, x, call, refused, false, undefined);
+      if (refused) return this.#answer.refuse(res, x, call, refused, false);
       try {
         x.upstream = await this.#legacy.openStream(req, res, planOf(x.calls));
       } catch (err) {
         x.upstream = asSarkError(err);
-        sendRefusal(res, x, call, x.upstream, false, undefined);
+        this.#answer.refuse(res, x, call, x.upstream, false);
       }
       return;
     }
     const sessionId = x.intake.meta.sessionId;
     const session = sessionId === undefined ? undefined : this.#legacy.session(sessionId);
     if (!session) {
-      return sendRefusal(res, x, call, new SarkError('SARK_SESSION_NOT_FOUND'), call.isRequest, undefined);
+      return this.#answer.refuse(res, x, call, new SarkError('SARK_SESSION_NOT_FOUND'), call.isRequest);
     }
     if (refused) {
       // Legacy clients read answers only on the stream: a refused request is answered there —
       // unless the caller does not own the session, who must learn nothing of it and reach nothing in it.
       if (!call.isRequest || refused.code === 'SARK_SESSION_NOT_FOUND') {
-        return sendRefusal(res, x, call, refused, call.isRequest, undefined);
+        return this.#answer.refuse(res, x, call, refused, call.isRequest);
       }
       this.#legacy.inject(session, errorObject(x, call, refused));
       res.writeHead(202, { 'content-type': 'text/plain', 'content-length': 8, 'x-sark-error': refused.code });
@@ -153,7 +167,7 @@ export class LegacyPort implements Port {
       x.upstream = result;
     } catch (err) {
       x.upstream = asSarkError(err);
-      sendRefusal(res, x, call, x.upstream, call.isRequest, undefined);
+      this.#answer.refuse(res, x, call, x.upstream, call.isRequest);
     }
   }
 }

@@ -21,7 +21,8 @@ import { type Authorizer, callerOf } from '../decide/authorize.ts';
 import { applyArgumentEdit, type ObligationKind } from '../decide/obligations.ts';
 import { SarkError } from '../errors.ts';
 import { FORWARD_OBLIGATIONS } from '../forward/answer-plan.ts';
-import type { IdentityResolver } from '../identity/resolve.ts';
+import type { Identity } from '../identity/identity.ts';
+import type { IdentityStage as Identifier } from '../identity/stage.ts';
 import type { Transport } from '../listen/intake.ts';
 import type { JsonRpcMessage } from '../mcp/jsonrpc.ts';
 import type { SarkMetrics } from '../observe/metrics.ts';
@@ -39,22 +40,42 @@ export type Stage =
 export class IdentityStage {
   readonly name = 'identity';
   readonly scope = 'exchange';
-  readonly #resolve: IdentityResolver;
+  readonly #identifier: Pick<Identifier, 'resolve'>;
 
-  constructor(resolve: IdentityResolver) {
-    this.#resolve = resolve;
+  constructor(identifier: Pick<Identifier, 'resolve'>) {
+    this.#identifier = identifier;
   }
 
-  run(x: Exchange): void {
+  /** Synchronous for API keys, mesh, anonymous and known tokens; awaits only a token not verified before. */
+  run(x: Exchange): void | Promise<void> {
     if (x.failure) return;
+    const meta = x.intake.meta;
+    let who: Identity | Promise<Identity>;
     try {
-      x.identity = this.#resolve(x.intake.headers);
-      x.caller = callerOf(x.identity, x.intake.meta);
+      who = this.#identifier.resolve({ headers: x.intake.headers, remoteAddress: meta.clientAddress, path: meta.path });
     } catch (err) {
-      x.failure =
-        err instanceof SarkError ? err : new SarkError('SARK_UNAUTHENTICATED', { detail: String(err), cause: err });
+      x.failure = authFailure(err);
+      return;
     }
+    if (!(who instanceof Promise)) {
+      x.identity = who;
+      x.caller = callerOf(who, meta);
+      return;
+    }
+    return who.then(
+      (identity) => {
+        x.identity = identity;
+        x.caller = callerOf(identity, meta);
+      },
+      (err) => {
+        x.failure = authFailure(err);
+      },
+    );
   }
+}
+
+function authFailure(err: unknown): SarkError {
+  return err instanceof SarkError ? err : new SarkError('SARK_UNAUTHENTICATED', { detail: String(err), cause: err });
 }
 
 export class DecideStage {

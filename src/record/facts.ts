@@ -16,7 +16,7 @@ import type { ImpliedDecision, Verdict } from '../decide/authorize.ts';
 import type { Decision } from '../decide/decision.ts';
 import { type ArgumentEdit, applyArgumentEdit, auditLevelOf, type ObligationKind } from '../decide/obligations.ts';
 import { SarkError } from '../errors.ts';
-import type { Identity } from '../identity/resolve.ts';
+import type { Identity } from '../identity/identity.ts';
 import type { RequestMeta } from '../listen/intake.ts';
 import type { McpMessage } from '../mcp/classify.ts';
 import { AUDIT_SCHEMA_VERSION, type AuditEvent, argumentsDigest, redactedArguments, traceIdOf } from './event.ts';

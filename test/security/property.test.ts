@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PolicyEngine } from '../../src/decide/engine.ts';
 import { buildInput } from '../../src/decide/input.ts';
 import { createWasmEngine } from '../../src/decide/wasm-engine.ts';
-import { ANONYMOUS } from '../../src/identity/resolve.ts';
+import { ANONYMOUS } from '../../src/identity/identity.ts';
 import { classify } from '../../src/mcp/classify.ts';
 import type { Sidecar } from '../../src/sidecar.ts';
 import { type RawUpstream, startRawUpstream } from '../support/raw-upstream.ts';

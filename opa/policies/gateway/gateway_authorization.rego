@@ -217,46 +217,54 @@ _action_granted(action) if {
 default allow := false
 
 # METADATA
+# description: |
+#   The allow bit of the decision: some rule below allows the message and a
+#   token-authenticated agent holds every scope it needs (gateway_scopes.rego).
+allow if {
+	_allowed_by_rules
+	not _scope_missing
+}
+
+# METADATA
 # scope: document
 # description: |
-#   The allow bit of the decision. Bodies that start with an equality on
-#   input.action are skipped by OPA's rule index for other actions; tool calls,
-#   the hot path, come first.
-allow if {
+#   Bodies that start with an equality on input.action are skipped by OPA's
+#   rule index for other actions; tool calls, the hot path, come first.
+_allowed_by_rules if {
 	input.action == "gateway:tool:invoke"
 	tool_permitted(input.tool.name)
 	arguments_pass
 }
 
-allow if {
+_allowed_by_rules if {
 	input.action in _session_actions
 	server_admits
 }
 
-allow if {
+_allowed_by_rules if {
 	input.action == "gateway:tools:list"
 	server_admits
 }
 
-allow if {
+_allowed_by_rules if {
 	input.action in {"gateway:resource:read", "gateway:resource:subscribe"}
 	_resource_permitted(input.resource.uri)
 }
 
-allow if {
+_allowed_by_rules if {
 	input.action == "gateway:prompt:get"
 	_prompt_permitted(input.prompt.name)
 	arguments_pass
 }
 
-allow if {
+_allowed_by_rules if {
 	input.action in (_grantable_actions - {"gateway:method:other"})
 	server_admits
 	_action_granted(input.action)
 }
 
 # Unknown methods: only those the server lists, and only for a role granted them.
-allow if {
+_allowed_by_rules if {
 	input.action == "gateway:method:other"
 	server_admits
 	_action_granted(input.action)

@@ -14,6 +14,7 @@ _at(weekday, hour) := object.union(monday_10, {"weekday": weekday, "hour_utc": h
 anonymous := {
 	"id": "anonymous", "type": "anonymous", "authenticated": false, "auth_method": "none",
 	"roles": ["anonymous"], "tenant": null, "team": null, "trust_level": null, "environment": null,
+	"teams": [], "scopes": [], "client_id": null, "delegation": [],
 }
 
 _agent(id, roles, fields) := object.union(

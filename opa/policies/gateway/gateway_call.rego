@@ -49,6 +49,7 @@ _indexed_call := {
 		"limit": spec.limit,
 		"window_seconds": spec.window_seconds,
 	},
+	"required_scopes": [],
 } if {
 	input.action == "gateway:tool:invoke"
 	server_id := input.server.id
@@ -73,8 +74,9 @@ _indexed_call := {
 	role_doc := data.sark.roles[role]
 	not indexed_role != role_doc
 
-	# Admission, grants, denies, sharing, ownership, trust, the critical window.
+	# Admission, scopes, grants, denies, sharing, ownership, trust, the critical window.
 	agent.authenticated in plan.admitted
+	[scope | agent.auth_method == "jwt"; some scope in plan.scopes; _scope_lacking(agent, scope)] == []
 	access := plan.access[role]
 	_indexed_reach(access, agent, plan)
 	{true: object.get(globals.ranks, agent.trust_level, 0), false: access.trust}[is_string(agent.trust_level)] >= plan.rank
@@ -156,6 +158,7 @@ _allowed_call := {
 		"limit": spec.limit,
 		"window_seconds": spec.window_seconds,
 	},
+	"required_scopes": [],
 } if {
 	input.action == "gateway:tool:invoke"
 	server_id := input.server.id
@@ -167,6 +170,16 @@ _allowed_call := {
 	server := data.sark.servers[server_id]
 	entry := data.sark.tools[server_id][name]
 	[object.get(server, "require_authentication", false), agent.authenticated] in {[false, false], [false, true], [true, true]}
+
+	# OAuth scopes (gateway_scopes.rego): the server's and the tool's, for
+	# token-authenticated agents. A guarded comprehension, not a function: for
+	# the usual agent without a token it stops at its first expression, and
+	# costs fewer allocations than a call (opa bench).
+	[scope |
+		agent.auth_method == "jwt"
+		some scope in array.concat(object.get(server, "scopes", []), object.get(entry, "scopes", []))
+		_scope_lacking(agent, scope)
+	] == []
 
 	# Grants, ownership, sharing and explicit denies (tool_permitted). Each
 	# role is read once, for its grants here and its trust level below.
@@ -273,6 +286,12 @@ _call_reachable(server, grants, name) if {
 	some grant in grants
 	some pattern in grant.tools
 	glob.match(pattern, [], name)
+}
+
+# not _scope_missing, for one required scope (offline_access never is).
+_scope_lacking(agent, scope) if {
+	scope != "offline_access"
+	not scope in agent.scopes
 }
 
 # not _critical_blocked, without a negation.

@@ -2,7 +2,7 @@
 #
 # Assembles the decision the sidecar consumes (opa/schemas/decision.schema.json):
 # allow, ranked deny reasons, argument obligations, visible_tools,
-# visible_servers, cache, audit and rate_limit.
+# visible_servers, cache, audit, rate_limit and required_scopes.
 package sark.gateway
 
 import data.sark.lib.levels
@@ -147,6 +147,7 @@ _reason_rank := {
 	"trust_insufficient": 8,
 	"outside_business_hours": 9,
 	"environment_mismatch": 10,
+	"insufficient_scope": 30,
 }
 
 _ranked_deny := [_reason(entry[1], entry[2]) |
@@ -269,6 +270,7 @@ _full_decision := {
 	"cache": cache,
 	"audit": audit,
 	"rate_limit": rate_limit,
+	"required_scopes": required_scopes,
 }
 
 _tool_named if is_string(input.tool.name)

@@ -77,6 +77,7 @@ _index_plan(server_id, server, name, entry) := plan if {
 				access := _index_access(server_id, name, role)
 			},
 			"admitted": _index_admitted[object.get(server, "require_authentication", false)],
+			"scopes": array.concat(object.get(server, "scopes", []), object.get(entry, "scopes", [])),
 			"rank": rank,
 			"critical": critical,
 			"max_bytes": object.get(entry, "max_argument_bytes", rules.max_bytes),

@@ -78,7 +78,7 @@ describe('legacy HTTP+SSE transport through SARK', () => {
     });
     expect(res.status).toBe(404);
     const unknown = (await res.json()) as any;
-    expect(unknown.error.code).toBe(-32007);
+    expect(unknown.error.code).toBe(-32009);
     expect(res.headers.get('x-sark-error')).toBe('SARK_SESSION_NOT_FOUND');
 
     // Another (even more privileged) agent posting into the anonymous client's session.

@@ -102,7 +102,7 @@ describe('filtered answers fail closed', () => {
         .find((l) => l.startsWith('data: '))!
         .slice(6),
     );
-    expect(data).toMatchObject({ id: 1, error: { code: -32008 } });
+    expect(data).toMatchObject({ id: 1, error: { code: -32010 } });
   });
 
   it('an unfiltered answer (a tool call) still streams through untouched, gzip included', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Bindings, principalOf } from '../../../src/decide/bindings.ts';
-import { ANONYMOUS } from '../../../src/identity/resolve.ts';
+import { ANONYMOUS } from '../../../src/identity/identity.ts';
 
 describe('bindings', () => {
   it('one principal per id; the same id under another auth method or tenant is someone else', () => {

@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { PolicyEngine } from '../../../src/decide/engine.ts';
 import { buildInput, type PolicyInput, type RequestMeta } from '../../../src/decide/input.ts';
 import { createWasmEngine } from '../../../src/decide/wasm-engine.ts';
-import { ANONYMOUS, type Identity } from '../../../src/identity/resolve.ts';
+import { ANONYMOUS, type Identity } from '../../../src/identity/identity.ts';
 import { classify, type HeaderLookup } from '../../../src/mcp/classify.ts';
 import type { JsonRpcMessage } from '../../../src/mcp/jsonrpc.ts';
 
@@ -46,6 +46,9 @@ const DEVELOPER: Identity = {
   team: 'platform',
   trustLevel: 'medium',
   environment: 'dev',
+  teams: ['platform'],
+  scopes: [],
+  delegation: [],
 };
 const ADMIN: Identity = { ...DEVELOPER, id: 'admin-1', roles: ['admin'], team: undefined, trustLevel: undefined };
 

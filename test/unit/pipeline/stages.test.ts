@@ -11,7 +11,7 @@ import { Bindings } from '../../../src/decide/bindings.ts';
 import { toDecision } from '../../../src/decide/decision.ts';
 import type { PolicyInput } from '../../../src/decide/input.ts';
 import { SarkError } from '../../../src/errors.ts';
-import { ANONYMOUS } from '../../../src/identity/resolve.ts';
+import { ANONYMOUS } from '../../../src/identity/identity.ts';
 import type { Intake, IntakeMessage } from '../../../src/listen/intake.ts';
 import { classify } from '../../../src/mcp/classify.ts';
 import { createLogger } from '../../../src/observe/logger.ts';
@@ -73,7 +73,7 @@ function build(policy: Policy, opts: { identity?: () => typeof ANONYMOUS; concur
     countDecision: () => {},
   });
   const stages: Stage[] = [
-    new IdentityStage(opts.identity ?? (() => ANONYMOUS)),
+    new IdentityStage({ resolve: opts.identity ?? (() => ANONYMOUS) }),
     new DecideStage(authorizer),
     new ObligationsStage(),
     new ForwardStage(new Map([['streamable-http', port]])),
@@ -207,7 +207,7 @@ describe('the stage list', () => {
     const events: AuditEvent[] = [];
     const pipeline = new Pipeline(
       [
-        new IdentityStage(() => ANONYMOUS),
+        new IdentityStage({ resolve: () => ANONYMOUS }),
         new DecideStage(
           new Authorizer({
             serverId: 'demo',
