@@ -39,6 +39,8 @@ export interface RedisLink {
   close(): Promise<void>;
 }
 
+const TIMED_OUT = /command timed out/i;
+
 /** Reconnect backoff: 50 ms doubling to 2 s, forever. */
 export function reconnectDelayMs(attempt: number): number {
   return Math.min(50 * 2 ** Math.min(attempt, 6), 2_000);
@@ -84,6 +86,9 @@ export function createRedisLink(
     maxRetriesPerRequest: 0,
     connectTimeout: 2_000,
     lazyConnect: false,
+    // The per-request budget, enforced by ioredis itself: a command not
+    // answered within it rejects ("Command timed out"), with no timer of ours.
+    commandTimeout: budgetMs,
   };
   const make = (): RedisClient => {
     if (mode === 'cluster') {
@@ -91,7 +96,7 @@ export function createRedisLink(
       return new Cluster(parseNodes(nodes!), {
         enableOfflineQueue: false,
         clusterRetryStrategy: (times) => reconnectDelayMs(times),
-        redisOptions: { ...auth, maxRetriesPerRequest: 0, connectTimeout: 2_000 },
+        redisOptions: { ...auth, maxRetriesPerRequest: 0, connectTimeout: 2_000, commandTimeout: budgetMs },
       });
     }
     if (mode === 'sentinel') {
@@ -142,22 +147,9 @@ export function createRedisLink(
     },
     within<T>(op: string, command: () => Promise<T>): Promise<T | undefined> {
       if (!ready) return Promise.resolve(undefined);
-      return new Promise<T | undefined>((resolve) => {
-        const timer = setTimeout(() => {
-          metrics.redisErrors.labels(`${op}_budget`).inc();
-          resolve(undefined);
-        }, budgetMs);
-        command().then(
-          (v) => {
-            clearTimeout(timer);
-            resolve(v);
-          },
-          () => {
-            clearTimeout(timer);
-            metrics.redisErrors.labels(op).inc();
-            resolve(undefined);
-          },
-        );
+      return command().catch((err: Error) => {
+        metrics.redisErrors.labels(TIMED_OUT.test(err?.message ?? '') ? `${op}_budget` : op).inc();
+        return undefined;
       });
     },
     background(op, command) {
@@ -165,7 +157,10 @@ export function createRedisLink(
       command().catch(() => metrics.redisErrors.labels(op).inc());
     },
     subscriber() {
-      const sub = client instanceof Cluster ? client.duplicate() : client.duplicate({ enableOfflineQueue: true });
+      const sub =
+        client instanceof Cluster
+          ? client.duplicate()
+          : client.duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
       sub.on('error', () => metrics.redisErrors.labels('subscribe').inc());
       subscribers.push(sub);
       return sub;
