@@ -16,6 +16,7 @@
  * @example
  * const passthrough = createPassthrough({ upstreamUrl, paths: ['/healthz', '/metrics/*'], protectedPaths: ['/mcp'] });
  * if (passthrough?.matches(path)) return passthrough.handle(req, res);
+ * server.shouldUpgradeCallback = passthrough.shouldUpgrade;
  * server.on('upgrade', passthrough.upgrade);
  */
 import { Agent, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -43,6 +44,13 @@ export interface Passthrough {
    * reached before an answer started (the caller answers it).
    */
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  /**
+   * The data listener's shouldUpgradeCallback: true only for a WebSocket
+   * upgrade to an allow-listed path. Any other request carrying Upgrade (an
+   * h2c attempt, a WebSocket to the MCP path) stays an ordinary request for
+   * the pipeline, which enforces or refuses it.
+   */
+  shouldUpgrade(req: IncomingMessage): boolean;
   /** The data listener's 'upgrade' handler: WebSockets to allow-listed paths; anything else is refused. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   close(): void;
@@ -139,13 +147,16 @@ export function createPassthrough(options: PassthroughOptions): Passthrough | un
     });
   }
 
-  function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
+  function shouldUpgrade(req: IncomingMessage): boolean {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q);
     const websocket = req.method === 'GET' && (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
-    if (!websocket || !matches(path)) {
+    return websocket && matches(q === -1 ? url : url.slice(0, q));
+  }
+
+  function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    if (!shouldUpgrade(req)) {
       refuseUpgrade(socket, 404, 'Not Found', 'SARK_NOT_FOUND');
       return;
     }
@@ -155,6 +166,7 @@ export function createPassthrough(options: PassthroughOptions): Passthrough | un
   return {
     matches,
     handle,
+    shouldUpgrade,
     upgrade,
     close() {
       agent.destroy();
