@@ -14,6 +14,7 @@ import { LegacyTransport } from './forward/legacy.ts';
 import { createUpstream, type Upstream } from './forward/upstream.ts';
 import { createIdentityResolver } from './identity/resolve.ts';
 import { createAdminHandler } from './listen/admin.ts';
+import { createPassthrough } from './listen/passthrough.ts';
 import { closeServer, listen } from './listen/server.ts';
 import { createLogger, type Logger } from './observe/logger.ts';
 import { createMetrics, type SarkMetrics } from './observe/metrics.ts';
@@ -68,6 +69,12 @@ export async function startSidecar(
         connections: config.upstreamConnections,
       })
     : undefined;
+  const passthrough = createPassthrough({
+    upstreamUrl,
+    paths: config.passthroughPaths ?? [],
+    protectedPaths: [config.mcpPath, config.legacySsePath, config.legacyMessagesPath],
+    timeoutMs: config.upstreamTimeoutMs,
+  });
   const recorder: AuditRecorder = await createAuditRecorder(config, metrics.audit, logger);
   const pipeline = new Pipeline({
     config,
@@ -76,6 +83,7 @@ export async function startSidecar(
     rateLimit: policy.rateLimit,
     upstream,
     legacy,
+    passthrough,
     recorder,
     metrics,
     logger,
@@ -85,6 +93,12 @@ export async function startSidecar(
   try {
     const data = await listen(config.listen, pipeline.handle.bind(pipeline));
     servers.push(data.server);
+    if (passthrough) {
+      // Other Upgrade requests (h2c, a WebSocket to /mcp) stay requests for the pipeline.
+      (data.server as { shouldUpgradeCallback?: typeof passthrough.shouldUpgrade }).shouldUpgradeCallback =
+        passthrough.shouldUpgrade;
+      data.server.on('upgrade', passthrough.upgrade);
+    }
     const admin = await listen(config.adminListen, createAdminHandler({ metrics, probePolicy: () => engine.probe() }));
     servers.push(admin.server);
     logger.info(
@@ -103,6 +117,7 @@ export async function startSidecar(
         await Promise.all(servers.map(closeServer));
         await upstream.close();
         await legacy?.close();
+        passthrough?.close();
         await policy.close();
         await recorder.close();
         await demo?.close();
@@ -111,6 +126,7 @@ export async function startSidecar(
   } catch (err) {
     await Promise.all(servers.map(closeServer));
     await upstream.close();
+    passthrough?.close();
     await policy.close();
     await recorder.close();
     await demo?.close();

@@ -26,6 +26,7 @@ import type { ResponsePlan } from '../forward/result-filter.ts';
 import type { ForwardResult, Upstream, UpstreamRequest } from '../forward/upstream.ts';
 import type { Identity, IdentityResolver } from '../identity/resolve.ts';
 import { decodeBody, readBody } from '../listen/body.ts';
+import type { Passthrough } from '../listen/passthrough.ts';
 import { classify, type HeaderLookup, type McpMessage } from '../mcp/classify.ts';
 import { errorResponse, type JsonRpcId, type JsonRpcMessage, parseBody } from '../mcp/jsonrpc.ts';
 import type { JsonLimits } from '../mcp/strict-json.ts';
@@ -54,6 +55,8 @@ export interface PipelineDeps {
   upstream: Upstream;
   /** The legacy HTTP+SSE transport, when an upstream SSE endpoint is configured. */
   legacy?: LegacyTransport | undefined;
+  /** Allow-listed non-MCP paths passed unchanged to the server (src/listen/passthrough.ts). */
+  passthrough?: Passthrough | undefined;
   recorder: AuditRecorder;
   metrics: SarkMetrics;
   logger: Logger;
@@ -115,6 +118,7 @@ export class Pipeline {
       if (legacy && path === this.#deps.config.legacyMessagesPath && req.method === 'POST') {
         return this.#legacyPost(req, res, path, new URLSearchParams(url.slice(q + 1)).get('sessionId'), legacy);
       }
+      if (this.#deps.passthrough?.matches(path)) return this.#deps.passthrough.handle(req, res);
       req.resume();
       throw new SarkError('SARK_NOT_FOUND');
     }
