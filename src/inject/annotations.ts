@@ -12,6 +12,8 @@ import { resourceRequirements } from './options.ts';
 import { ANNOTATION, type Container, type Pod, type Probe } from './pod.ts';
 
 export interface InjectionSpec {
+  /** The pod's namespace (fills {namespace} in allowed hosts and origins). */
+  readonly namespace: string;
   /** The MCP server's port, as a number. */
   readonly mcpPort: number;
   readonly mcpPath: string;
@@ -32,7 +34,7 @@ export function refuse(message: string): SarkError {
   return new SarkError('SARK_INJECT_REFUSED', { detail: message, publicDetail: message });
 }
 
-export function readInjectionSpec(pod: Pod, options: InjectOptions): InjectionSpec {
+export function readInjectionSpec(pod: Pod, namespace: string, options: InjectOptions): InjectionSpec {
   const annotations = pod.metadata?.annotations ?? {};
   for (const key of Object.keys(annotations)) {
     if (key.startsWith('sark.io/') && !KNOWN.has(key))
@@ -75,6 +77,7 @@ export function readInjectionSpec(pod: Pod, options: InjectOptions): InjectionSp
   }
 
   return {
+    namespace,
     mcpPort,
     mcpPath,
     serverId: readServerId(pod, annotations[ANNOTATION.serverId]),

@@ -65,6 +65,11 @@ export function sidecarContainer(options: InjectOptions, spec: InjectionSpec, ha
   ];
   if (spec.passthroughPaths.length > 0)
     env.push({ name: 'SARK_PASSTHROUGH_PATHS', value: spec.passthroughPaths.join(',') });
+  // The data listener's Host and Origin allow-lists (DNS rebinding), per pod.
+  const fill = (list: string) => list.replaceAll('{serverId}', spec.serverId).replaceAll('{namespace}', spec.namespace);
+  if (options.sidecarAllowedHosts) env.push({ name: 'SARK_ALLOWED_HOSTS', value: fill(options.sidecarAllowedHosts) });
+  if (options.sidecarAllowedOrigins)
+    env.push({ name: 'SARK_ALLOWED_ORIGINS', value: fill(options.sidecarAllowedOrigins) });
   const extra = { ...options.sidecarEnv };
   // The root filesystem is read-only: file audit and spool go to the pod's emptyDir unless configured.
   extra.SARK_AUDIT_SPOOL_DIR ??= '/var/run/sark/spool';

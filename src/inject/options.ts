@@ -52,6 +52,13 @@ const jsonResources = z.string().transform((text, ctx) => {
   return parsed.data;
 });
 
+const hostList = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9.{}*:[\]-]+(,[A-Za-z0-9.{}*:[\]-]+)*$/,
+    'expected comma-separated host names such as {serverId}.{namespace}.svc',
+  );
+
 const image = z
   .string()
   .regex(/^[a-z0-9][a-z0-9._\-/:@]*$/, 'expected an image reference such as ghcr.io/org/sark:0.1.0')
@@ -184,6 +191,28 @@ export const injectFields = [
     'Log level of the injected SARK (annotation sark.io/log-level overrides).',
   ),
   field(
+    'sidecarAllowedHosts',
+    'sidecar-allowed-hosts',
+    'string',
+    hostList.optional(),
+    'Comma-separated Host names the injected SARK accepts (SARK_ALLOWED_HOSTS); {serverId} and {namespace} are filled per pod, e.g. {serverId}.{namespace}.svc.',
+    '(sidecar default)',
+  ),
+  field(
+    'sidecarAllowedOrigins',
+    'sidecar-allowed-origins',
+    'string',
+    z
+      .string()
+      .regex(
+        /^[A-Za-z0-9.:/{}*-]+(,[A-Za-z0-9.:/{}*-]+)*$/,
+        'expected comma-separated origins such as https://app.example.com',
+      )
+      .optional(),
+    'Comma-separated browser origins the injected SARK accepts (SARK_ALLOWED_ORIGINS); placeholders as for sidecarAllowedHosts.',
+    '(sidecar default)',
+  ),
+  field(
     'sidecarEnvFile',
     'sidecar-env-file',
     'path',
@@ -252,6 +281,8 @@ export const MANAGED_ENV = new Set([
   'SARK_SERVER_ID',
   'SARK_LOG_LEVEL',
   'SARK_PASSTHROUGH_PATHS',
+  'SARK_ALLOWED_HOSTS',
+  'SARK_ALLOWED_ORIGINS',
 ]);
 
 export function loadInjectOptions(sources: ConfigSources = {}): InjectOptions {

@@ -45,7 +45,7 @@ export function planInjection(pod: Pod, namespace: string, mode: SelectionMode, 
   if (isInjected(pod)) return { inject: false, reason: 'already_injected' };
   if ((pod.spec?.containers ?? []).length === 0) throw refuse('the pod has no containers');
 
-  const spec = readInjectionSpec(pod, options);
+  const spec = readInjectionSpec(pod, namespace, options);
   const patch: JsonPatchOp[] = [];
   const annotations = pod.metadata?.annotations;
   if (pod.metadata === undefined) patch.push({ op: 'add', path: '/metadata', value: {} });

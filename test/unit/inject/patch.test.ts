@@ -275,6 +275,26 @@ describe('probes on the MCP port pass through to the server', () => {
   });
 });
 
+describe('allowed hosts and origins', () => {
+  it('fills {serverId} and {namespace} per pod', () => {
+    const withHosts = loadInjectOptions({
+      env: {
+        SARK_INJECT_TLS_CERT_FILE: '/t',
+        SARK_INJECT_TLS_KEY_FILE: '/k',
+        SARK_INJECT_SIDECAR_IMAGE: 'sark:1',
+        SARK_INJECT_OPA_BUNDLE_URL: 'http://b',
+        SARK_INJECT_SIDECAR_ALLOWED_HOSTS: '{serverId},{serverId}.{namespace}.svc,localhost',
+        SARK_INJECT_SIDECAR_ALLOWED_ORIGINS: 'https://{namespace}.example.com',
+      },
+    });
+    const plan = planInjection(pod(), 'team-a', 'pod', withHosts);
+    if (!plan.inject) throw new Error('not injected');
+    const env = envOf(byName(applyAddPatch(pod(), plan.patch).spec!.containers, 'sark'));
+    expect(env.SARK_ALLOWED_HOSTS).toBe('filesystem,filesystem.team-a.svc,localhost');
+    expect(env.SARK_ALLOWED_ORIGINS).toBe('https://team-a.example.com');
+  });
+});
+
 describe('annotations override the defaults', () => {
   it('MCP path, policy bundle, resources, log level, server id', () => {
     const { pod: out } = injected(
