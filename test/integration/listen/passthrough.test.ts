@@ -98,6 +98,43 @@ describe('passthrough paths', () => {
     await expect(websocket('/other')).rejects.toThrow(/failed/);
   });
 
+  it('leaves other Upgrade requests to the pipeline: an h2c attempt on the MCP path is still served as MCP', async () => {
+    const url = new URL(sark.mcpUrl);
+    const body = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 7,
+      method: 'tools/call',
+      params: { name: 'echo', arguments: { text: 'h2c' } },
+    });
+    const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request(
+        {
+          host: url.hostname,
+          port: url.port,
+          method: 'POST',
+          path: url.pathname,
+          headers: {
+            connection: 'upgrade, http2-settings',
+            upgrade: 'h2c',
+            'http2-settings': 'AAMAAABkAARAAAAAAAIAAAAA',
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+            'mcp-protocol-version': '2025-06-18',
+          },
+        },
+        (r) => {
+          let text = '';
+          r.on('data', (d) => (text += d));
+          r.on('end', () => resolve({ status: r.statusCode!, body: text }));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body).result.content[0].text).toBe('h2c');
+  });
+
   it('still enforces MCP: echo allowed, delete_file denied and never executed', async () => {
     const call = (name: string, args: object) =>
       rawPost(
@@ -109,7 +146,7 @@ describe('passthrough paths', () => {
     expect(ok.json.result.content[0].text).toBe('hi');
     const denied = await call('delete_file', { path: '/etc/passwd' });
     expect(denied.json.error.code).toBe(-32002);
-    expect(server.executed).toEqual(['echo']);
+    expect(server.executed).toEqual(['echo', 'echo']);
   });
 });
 
