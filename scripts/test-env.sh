@@ -114,6 +114,11 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v etcd >/dev/null || missing+=(etcd-server)
 command -v iptables >/dev/null || missing+=(iptables)
 command -v ip >/dev/null || missing+=(iproute2)
+command -v curl >/dev/null || missing+=(curl)
+command -v openssl >/dev/null || missing+=(openssl)
+# kubectl comes with the machine image (Debian's kubernetes-client is 1.20, too old for --validate=strict).
+command -v kubectl >/dev/null || say "kubectl is not installed: the API server tests (test/integration/inject, charts) will be skipped"
+
 [ -x /usr/sbin/clickhouse-server ] || command -v clickhouse-server >/dev/null || missing+=(clickhouse-server)
 if [ "${#missing[@]}" -gt 0 ]; then
   say "installing ${missing[*]} (apt)"
