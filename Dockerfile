@@ -26,6 +26,13 @@ LABEL org.opencontainers.image.title="sark" \
 ENV NODE_ENV=production \
     SARK_LISTEN=0.0.0.0:8080 \
     SARK_ADMIN_LISTEN=0.0.0.0:9090
+# iptables for the injected init container, which runs this image's
+# sark-redirect (deploy/iptables/sark-redirect.sh) as root with NET_ADMIN; the
+# sidecar itself runs as a non-root UID and never uses it.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends iptables \
+ && rm -rf /var/lib/apt/lists/*
+COPY --chown=root:root --chmod=0755 deploy/iptables/sark-redirect.sh /usr/local/bin/sark-redirect
 WORKDIR /app
 COPY --from=deps --chown=root:root /app/node_modules ./node_modules
 COPY --from=build --chown=root:root /app/dist ./dist

@@ -213,6 +213,13 @@ export const ErrorKinds = Object.freeze({
   ),
   SARK_INTERNAL: kind('SARK_INTERNAL', 'internal_error', 500, -32603, 'Internal error'),
   SARK_CONFIG_INVALID: kind('SARK_CONFIG_INVALID', 'config_invalid', 500, -32603, 'Invalid configuration'),
+  SARK_INJECT_REFUSED: kind(
+    'SARK_INJECT_REFUSED',
+    'inject_refused',
+    400,
+    -32600,
+    'SARK sidecar injection refused this pod',
+  ),
 } as const);
 
 export type ErrorCode = keyof typeof ErrorKinds;

@@ -17,9 +17,10 @@ import { LegacyTransport } from './forward/legacy.ts';
 import { createUpstream, type Upstream } from './forward/upstream.ts';
 import { createIdentityStage } from './identity/stage.ts';
 import { createAdminHandler } from './listen/admin.ts';
-import { HostGuard } from './listen/host-guard.ts';
+import { HostGuard, localAddresses } from './listen/host-guard.ts';
 import type { Transport } from './listen/intake.ts';
 import { LegacySseAdapter } from './listen/legacy-sse.ts';
+import { createPassthrough } from './listen/passthrough.ts';
 import { Router } from './listen/router.ts';
 import { closeServer, listen } from './listen/server.ts';
 import { StreamableHttpAdapter } from './listen/streamable-http.ts';
@@ -88,6 +89,12 @@ export async function startSidecar(
         maxEventBytes: config.upstreamMaxBufferedBytes,
       })
     : undefined;
+  const passthrough = createPassthrough({
+    upstreamUrl,
+    paths: config.passthroughPaths ?? [],
+    protectedPaths: [config.mcpPath, config.legacySsePath, config.legacyMessagesPath],
+    timeoutMs: config.upstreamTimeoutMs,
+  });
   const recorder: AuditRecorder = await createAuditRecorder(config, metrics.audit, logger);
   const bindings = new Bindings(
     { maxEntries: config.bindingMaxEntries, sessionIdleTtlMs: config.sessionIdleTtlMs, taskTtlMs: config.taskTtlMs },
@@ -134,7 +141,10 @@ export async function startSidecar(
       listen: config.listen,
       allowedHosts: config.allowedHosts,
       allowedOrigins: config.allowedOrigins,
+      // Kubelet probes of passthrough paths name the pod by its IP.
+      localAddresses: localAddresses(),
     }),
+    passthrough,
     streamable: new StreamableHttpAdapter(bodyOptions),
     legacy: legacy ? new LegacySseAdapter(bodyOptions) : undefined,
     flow: (intake) => pipeline.run(intake),
@@ -147,6 +157,12 @@ export async function startSidecar(
   try {
     const data = await listen(config.listen, router.handle);
     servers.push(data.server);
+    if (passthrough) {
+      // Other Upgrade requests (h2c, a WebSocket to /mcp) stay requests for the pipeline.
+      (data.server as { shouldUpgradeCallback?: typeof passthrough.shouldUpgrade }).shouldUpgradeCallback =
+        passthrough.shouldUpgrade;
+      data.server.on('upgrade', router.upgrade);
+    }
     const admin = await listen(config.adminListen, createAdminHandler({ metrics, probePolicy: () => engine.probe() }));
     servers.push(admin.server);
     logger.info(
@@ -172,6 +188,7 @@ export async function startSidecar(
         await Promise.all(servers.map(closeServer));
         await upstream.close();
         await legacy?.close();
+        passthrough?.close();
         await policy.close();
         await recorder.close();
         await demo?.close();
@@ -182,6 +199,7 @@ export async function startSidecar(
     await Promise.all(servers.map(closeServer));
     await upstream.close();
     await legacy?.close();
+    passthrough?.close();
     await policy.close();
     await recorder.close();
     await demo?.close();

@@ -15,6 +15,8 @@ export const USAGE = `sark ${pkg.version} — inline authorization sidecar for M
 Usage:
   sark serve [flags]     run the sidecar (flags override SARK_* environment variables)
   sark migrate [flags]   create or upgrade the audit tables in ClickHouse (--audit-clickhouse-* flags)
+  sark inject [flags]    run the Kubernetes sidecar injection webhook (sark inject --help)
+  sark demo-server       run the bundled demo MCP server alone (--listen host:port, --path /mcp)
   sark --help            show this help
   sark --version         print the version
 
@@ -91,6 +93,14 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'migrate') {
     const { migrateCommand } = await import('./migrate.ts');
     return migrateCommand(rest);
+  }
+  if (command === 'demo-server') {
+    const { demoServerCommand } = await import('./demo-server.ts');
+    return demoServerCommand(rest);
+  }
+  if (command === 'inject') {
+    const { injectCommand } = await import('./inject.ts');
+    return injectCommand(rest);
   }
   process.stderr.write(`sark: unknown command "${command}"\n\n${USAGE}`);
   return 2;

@@ -4,20 +4,33 @@
  * value came from and the expected form, so a bad deployment fails at start-up.
  */
 import { parseArgs } from 'node:util';
+import type { z } from 'zod';
 import { ConfigError } from '../errors.ts';
-import { configSchema, fields, type SarkConfig } from './schema.ts';
+import { configSchema, type FieldSpec, fields, type SarkConfig } from './schema.ts';
 
 export interface ConfigSources {
   argv?: readonly string[];
   env?: NodeJS.ProcessEnv;
 }
 
-export function loadConfig({ argv = [], env = process.env }: ConfigSources = {}): SarkConfig {
+export function loadConfig(sources: ConfigSources = {}): SarkConfig {
+  return parseFields(fields, configSchema, sources) as SarkConfig;
+}
+
+/**
+ * Flags > environment > defaults for any table of fields (the sidecar's, or a
+ * command's own such as `sark inject`'s), validated by its zod object.
+ */
+export function parseFields(
+  table: readonly FieldSpec[],
+  schema: z.ZodType,
+  { argv = [], env = process.env }: ConfigSources = {},
+): unknown {
   let flags: Record<string, string | boolean | undefined>;
   try {
     flags = parseArgs({
       args: [...argv],
-      options: Object.fromEntries(fields.map((f) => [f.flag, { type: 'string' as const }])),
+      options: Object.fromEntries(table.map((f) => [f.flag, { type: 'string' as const }])),
       strict: true,
       allowPositionals: false,
     }).values as Record<string, string | undefined>;
@@ -27,7 +40,7 @@ export function loadConfig({ argv = [], env = process.env }: ConfigSources = {})
 
   const raw: Record<string, unknown> = {};
   const origin: Record<string, string> = {};
-  for (const f of fields) {
+  for (const f of table) {
     const fromFlag = flags[f.flag];
     const fromEnv = env[f.env];
     if (fromFlag !== undefined) {
@@ -39,21 +52,21 @@ export function loadConfig({ argv = [], env = process.env }: ConfigSources = {})
     }
   }
 
-  const parsed = configSchema.safeParse(raw);
+  const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? '');
-      const spec = fields.find((f) => f.key === key);
+      const spec = table.find((f) => f.key === key);
       const where = origin[key] ?? (spec ? `--${spec.flag} / ${spec.env}` : key);
       return `${key} (${where}) = ${JSON.stringify(raw[key])}: ${issue.message}`;
     });
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
-  return parsed.data as SarkConfig;
+  return parsed.data;
 }
 
-export function configHelp(): string {
-  const rows = fields.map((f) => {
+export function configHelp(table: readonly FieldSpec[] = fields): string {
+  const rows = table.map((f) => {
     const dflt = f.defaultText ?? defaultOf(f.schema);
     return `  --${f.flag} <${f.type}>\n      ${f.doc}\n      env ${f.env}${dflt === undefined ? '' : `, default ${dflt}`}`;
   });

@@ -17,17 +17,36 @@ export interface FieldSpec<K extends string = string, T extends z.ZodType = z.Zo
   readonly defaultText?: string;
 }
 
-const address = z
+export const address = z
   .string()
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/, 'expected host:port, for example 127.0.0.1:8080')
   .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port must be 0..65535');
 
-const httpUrl = z
+export const httpUrl = z
   .string()
   .url('expected an absolute http:// or https:// URL')
   .refine((v) => /^https?:\/\//.test(v), 'expected an http:// or https:// URL');
 
-const absPath = z.string().regex(/^\/[^\s?#]*$/, 'expected an absolute URL path such as /mcp');
+export const absPath = z.string().regex(/^\/[^\s?#]*$/, 'expected an absolute URL path such as /mcp');
+
+/**
+ * Passthrough paths: plain segments only. No dot segments, percent-encoding,
+ * backslashes or empty segments, so that the server behind SARK cannot read
+ * an allowed path as a different (enforced) one. A trailing "/*" is a prefix.
+ */
+const passthroughEntry = /^(\/[A-Za-z0-9_~!$&'()+,;=:@-][A-Za-z0-9._~!$&'()+,;=:@-]*)+(\/\*)?$|^\/$/;
+export const passthroughList = z
+  .string()
+  .transform((v) =>
+    v
+      .split(',')
+      .map((p) => p.trim())
+      .filter((p) => p !== ''),
+  )
+  .refine(
+    (list) => list.every((p) => passthroughEntry.test(p) && !/\/\.\.?(\/|$)/.test(p)),
+    'expected comma-separated absolute paths of plain segments, each optionally ending in /* (no ".", "..", "%", "\\" or "//")',
+  );
 
 const hostList = z
   .string()
@@ -46,7 +65,7 @@ const decisionPath = z
     'expected a slash-separated rule path such as sark/gateway/decision',
   );
 
-function int(min: number, max: number) {
+export function int(min: number, max: number) {
   return z.coerce
     .number({ message: 'expected an integer' })
     .int('expected an integer')
@@ -54,7 +73,7 @@ function int(min: number, max: number) {
     .max(max, `expected an integer <= ${max}`);
 }
 
-const bool = z
+export const bool = z
   .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
   .transform((v) => v === true || v === 'true' || v === '1');
 
@@ -124,6 +143,15 @@ export const fields = [
     'path',
     absPath.default('/messages'),
     'Path on the data listener where legacy clients POST their messages.',
+  ),
+  // Non-MCP traffic on the intercepted port (docs/kubernetes.md): kubelet probes, metrics, WebSockets.
+  field(
+    'passthroughPaths',
+    'passthrough-paths',
+    'string',
+    passthroughList.optional(),
+    'Comma-separated paths passed unchanged to the upstream origin (GET/HEAD and WebSocket upgrades): exact (/healthz) or a prefix ending in /* (/metrics/*). Everything else but the MCP paths gets 404.',
+    '(none)',
   ),
   field(
     'allowedHosts',

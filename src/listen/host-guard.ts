@@ -16,6 +16,7 @@
  *   refused ("null" included); requests without one (non-browser clients)
  *   are not affected.
  */
+import { networkInterfaces } from 'node:os';
 import { ConfigError, SarkError } from '../errors.ts';
 import type { HeaderLookup } from '../mcp/classify.ts';
 
@@ -26,6 +27,21 @@ export interface HostGuardOptions {
   readonly listen: string;
   readonly allowedHosts: readonly string[] | undefined;
   readonly allowedOrigins: readonly string[] | undefined;
+  /**
+   * This host's own IP addresses: a Host that is one of them (a kubelet probe
+   * names the pod by IP) is always allowed. DNS rebinding needs a name; a
+   * page that reaches an IP literal is same-origin with it and gains nothing.
+   */
+  readonly localAddresses?: readonly string[] | undefined;
+}
+
+/** The addresses of this host's interfaces, as a Host header would carry them (IPv6 bracketed). */
+export function localAddresses(): string[] {
+  const out: string[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) out.push(a.family === 'IPv6' ? `[${a.address.toLowerCase()}]` : a.address);
+  }
+  return out;
 }
 
 function isLoopback(host: string): boolean {
@@ -51,6 +67,7 @@ export class HostGuard {
   readonly #hosts: Map<string, Set<string> | undefined> | undefined;
   readonly #origins: Set<string> | undefined;
   readonly #localOrigins: boolean;
+  readonly #ownAddresses: ReadonlySet<string>;
 
   constructor(options: HostGuardOptions) {
     const loopback = isLoopback(options.listen.slice(0, options.listen.lastIndexOf(':')));
@@ -87,6 +104,7 @@ export class HostGuard {
       }
     }
     this.#localOrigins = this.#origins === undefined && loopback;
+    this.#ownAddresses = new Set(options.localAddresses ?? []);
   }
 
   /** Undefined when the request may go on; the refusal otherwise. */
@@ -95,12 +113,17 @@ export class HostGuard {
       const host = headers.host;
       if (host?.length !== 1) return refuse('SARK_HOST_NOT_ALLOWED', 'a single Host header is required');
       const [name, port] = splitHost(host[0]!);
+      if (this.#ownAddresses.has(name)) return this.#checkOrigin(headers);
       if (!this.#hosts.has(name)) return refuse('SARK_HOST_NOT_ALLOWED', `Host ${JSON.stringify(name)} is not allowed`);
       const ports = this.#hosts.get(name);
       if (ports !== undefined && (port === undefined || !ports.has(port))) {
         return refuse('SARK_HOST_NOT_ALLOWED', `Host ${JSON.stringify(host[0])} is not allowed`);
       }
     }
+    return this.#checkOrigin(headers);
+  }
+
+  #checkOrigin(headers: HeaderLookup): SarkError | undefined {
     const origin = headers.origin;
     if (origin === undefined) return undefined;
     if (origin.length !== 1) return refuse('SARK_ORIGIN_NOT_ALLOWED', 'a single Origin header is required');

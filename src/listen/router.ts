@@ -8,11 +8,13 @@
  * is counted (and, once a message is known, audited) like any other.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { SarkError } from '../errors.ts';
 import type { HeaderLookup } from '../mcp/classify.ts';
 import type { HostGuard } from './host-guard.ts';
 import type { Intake } from './intake.ts';
 import type { LegacySseAdapter } from './legacy-sse.ts';
+import type { Passthrough } from './passthrough.ts';
 import {
   httpLabel,
   httpPseudoMessage,
@@ -40,6 +42,8 @@ export interface RouterOptions {
   readonly legacy: LegacySseAdapter | undefined;
   readonly flow: Flow;
   readonly extra?: readonly ExtraRoute[];
+  /** Allow-listed non-MCP paths (probes, health, WebSockets) passed to the server unchanged. */
+  readonly passthrough?: Passthrough | undefined;
 }
 
 export class Router {
@@ -48,6 +52,19 @@ export class Router {
   constructor(options: RouterOptions) {
     this.#o = options;
     this.handle = this.handle.bind(this);
+    this.upgrade = this.upgrade.bind(this);
+  }
+
+  /** The data listener's 'upgrade' handler: WebSockets to passthrough paths, after the Host and Origin checks. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const refused = this.#o.guard.check(req.headersDistinct as HeaderLookup);
+    if (refused || !this.#o.passthrough) {
+      socket.end(
+        `HTTP/1.1 403 Forbidden\r\nx-sark-error: ${refused?.code ?? 'SARK_NOT_FOUND'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
+      );
+      return;
+    }
+    this.#o.passthrough.upgrade(req, socket, head);
   }
 
   /** The data listener's request handler; never rejects. */
@@ -103,8 +120,28 @@ export class Router {
         return o.legacy.post(req, res, path, q === -1 ? '' : url.slice(q + 1), t0);
       }
     }
+    if (o.passthrough?.matches(path)) {
+      await o.passthrough.handle(req, res).catch((err) => answerPlain(res, err));
+      return undefined;
+    }
     req.resume();
     const meta = requestMeta(req, path, 'streamable-http', undefined, t0);
     return refusedIntake(req, res, meta, 'http:other', new SarkError('SARK_NOT_FOUND'));
   }
+}
+
+/** A passthrough request the server could not answer (502/504): not MCP, so a plain JSON-RPC error. */
+function answerPlain(res: ServerResponse, err: unknown): void {
+  const e = err instanceof SarkError ? err : new SarkError('SARK_UPSTREAM_UNAVAILABLE', { cause: err });
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: e.kind.rpcCode, message: e.safeMessage } });
+  res.writeHead(e.kind.httpStatus, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'x-sark-error': e.code,
+  });
+  res.end(body);
 }

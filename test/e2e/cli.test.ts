@@ -54,6 +54,22 @@ describe('sark CLI', () => {
     expect(out.stderr).toMatch(message);
   });
 
+  it('inject --help lists every webhook flag and its SARK_INJECT_* variable', async () => {
+    const { injectFields } = await import('../../src/inject/options.ts');
+    const out = run(['inject', '--help']);
+    expect(out.status).toBe(0);
+    for (const f of injectFields) {
+      expect(out.stdout).toContain(`--${f.flag}`);
+      expect(out.stdout).toContain(f.env);
+    }
+  });
+
+  it('inject refuses to start without its TLS pair, image and bundle service, naming them', () => {
+    const out = run(['inject']);
+    expect(out.status).toBe(78);
+    for (const key of ['tlsCertFile', 'tlsKeyFile', 'sidecarImage', 'opaBundleUrl']) expect(out.stderr).toContain(key);
+  });
+
   describe('serve on embedded defaults', () => {
     let proc: ChildProcess | undefined;
     afterAll(() => {

@@ -22,10 +22,23 @@ describe('Dockerfile', () => {
   });
 
   it('copies what the runtime loads, and those paths exist', () => {
-    for (const path of ['bin', 'opa/build', 'package.json', 'package-lock.json', 'src', 'tsconfig.build.json']) {
+    for (const path of [
+      'bin',
+      'opa/build',
+      'package.json',
+      'package-lock.json',
+      'src',
+      'tsconfig.build.json',
+      'deploy/iptables/sark-redirect.sh',
+    ]) {
       expect(text).toContain(path);
       expect(existsSync(new URL(`../../${path}`, import.meta.url))).toBe(true);
     }
     expect(existsSync(new URL('../../opa/build/policy.wasm', import.meta.url))).toBe(true);
+  });
+
+  it('ships the interception script the injected init container runs, with iptables', () => {
+    expect(text).toContain('/usr/local/bin/sark-redirect');
+    expect(text).toMatch(/apt-get install -y --no-install-recommends iptables/);
   });
 });

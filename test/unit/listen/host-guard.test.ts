@@ -37,6 +37,20 @@ describe('host guard (DNS rebinding)', () => {
     expect(g.check({ host: ['mcp.tools.svc', 'evil'] })?.code).toBe('SARK_HOST_NOT_ALLOWED');
   });
 
+  it("this host's own IP addresses are always a valid Host (kubelet probes name the pod by IP)", () => {
+    const g = new HostGuard({
+      listen: '0.0.0.0:8080',
+      allowedHosts: ['mcp.tools.svc'],
+      allowedOrigins: undefined,
+      localAddresses: ['10.1.2.3', '[fd00::5]'],
+    });
+    expect(g.check(h('10.1.2.3:8080'))).toBeUndefined();
+    expect(g.check(h('[fd00::5]:8080'))).toBeUndefined();
+    expect(g.check(h('10.1.2.4:8080'))?.code).toBe('SARK_HOST_NOT_ALLOWED');
+    // The Origin rule still holds for them.
+    expect(g.check(h('10.1.2.3:8080', 'http://evil.example.com'))?.code).toBe('SARK_ORIGIN_NOT_ALLOWED');
+  });
+
   it('refuses configuration that is not a host or an origin at start-up', () => {
     expect(() => new HostGuard({ listen: '0.0.0.0:1', allowedHosts: ['a:b'], allowedOrigins: undefined })).toThrow(
       /allowedHosts/,

@@ -1,0 +1,30 @@
+/**
+ * `sark demo-server [--listen host:port] [--path /mcp]`: runs the bundled demo
+ * MCP server alone (no SARK in front), as the example upstream of
+ * deploy/compose and deploy/k8s. Argument parsing only.
+ */
+import { parseArgs } from 'node:util';
+import { splitAddress } from '../config/load.ts';
+import { absPath, address } from '../config/schema.ts';
+import { startDemoServer } from '../demo/server.ts';
+import { ConfigError } from '../errors.ts';
+
+export async function demoServerCommand(argv: string[]): Promise<number> {
+  let values: { listen?: string; path?: string };
+  try {
+    ({ values } = parseArgs({ args: argv, options: { listen: { type: 'string' }, path: { type: 'string' } } }));
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const listen = address.safeParse(values.listen ?? '127.0.0.1:3000');
+  if (!listen.success) throw new ConfigError(`--listen: ${listen.error.issues[0]?.message}`);
+  const path = absPath.safeParse(values.path ?? '/mcp');
+  if (!path.success) throw new ConfigError(`--path: ${path.error.issues[0]?.message}`);
+  const { host, port } = splitAddress(listen.data);
+  const demo = await startDemoServer({ host, port, path: path.data });
+  process.stdout.write(`demo MCP server (no enforcement): ${demo.url}\n`);
+  const stop = () => demo.close().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  return -1;
+}
