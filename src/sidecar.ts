@@ -101,7 +101,6 @@ export async function startSidecar(
     policy.redis,
   );
   const authorizer = new Authorizer({
-    serverId: config.serverId,
     decide: policy.decide,
     rateLimit: policy.rateLimit,
     bindings,
@@ -119,10 +118,11 @@ export async function startSidecar(
     new DecideStage(authorizer),
     new ObligationsStage(),
     new ForwardStage(ports),
-    new RecordStage(config.serverId, recorder, metrics),
+    new RecordStage(recorder, metrics),
   ];
   const pipeline = new Pipeline(stages, config.batchConcurrency, logger);
   const bodyOptions = {
+    serverId: config.serverId,
     maxBodyBytes: config.maxBodyBytes,
     jsonLimits: {
       maxDepth: config.jsonMaxDepth,
@@ -134,6 +134,7 @@ export async function startSidecar(
     batchMaxElements: config.batchMaxElements,
   };
   const router = new Router({
+    serverId: config.serverId,
     mcpPath: config.mcpPath,
     legacySsePath: config.legacySsePath,
     legacyMessagesPath: config.legacyMessagesPath,

@@ -59,7 +59,6 @@ export interface Caller {
 }
 
 export interface AuthorizerOptions {
-  readonly serverId: string;
   readonly decide: Decide;
   readonly rateLimit?: RateLimit | undefined;
   readonly bindings: Bindings;
@@ -114,7 +113,7 @@ export class Authorizer {
       return refusedBefore(err instanceof SarkError ? err : new SarkError('SARK_INVALID_REQUEST', { cause: err }));
     }
 
-    const input = buildInput(this.#o.serverId, msg, caller.identity, caller.meta);
+    const input = buildInput(caller.meta.serverId, msg, caller.identity, caller.meta);
     const started = performance.now();
     const decision = await this.#o.decide(input);
     const policyMs = performance.now() - started;
@@ -225,7 +224,7 @@ export class Authorizer {
   ): Promise<{ implied: ImpliedDecision[]; refusal: SarkError | undefined }> {
     const implied = await mapLimit(messages, this.#o.concurrency, async (m) => {
       const started = performance.now();
-      const decision = await this.#o.decide(buildInput(this.#o.serverId, m, caller.identity, caller.meta));
+      const decision = await this.#o.decide(buildInput(caller.meta.serverId, m, caller.identity, caller.meta));
       this.#o.countDecision(decision);
       return { msg: m, decision, policyMs: performance.now() - started };
     });
@@ -296,7 +295,7 @@ export class Authorizer {
       list === 'prompts'
         ? impliedMessage(listing, 'prompts/get', 'gateway:prompt:get', target)
         : impliedMessage(listing, 'resources/read', 'gateway:resource:read', target);
-    const d = await this.#o.decide(buildInput(this.#o.serverId, m, caller.identity, caller.meta));
+    const d = await this.#o.decide(buildInput(caller.meta.serverId, m, caller.identity, caller.meta));
     return d.allow;
   }
 

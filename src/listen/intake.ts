@@ -15,6 +15,8 @@ export type Transport = 'streamable-http' | 'legacy-sse' | 'decision-api' | 'ext
 export interface RequestMeta {
   /** One id per request: every message of a batch and every decision it implies carry it. */
   readonly requestId: string;
+  /** The protected MCP server the request is about (the policy's input.server.id). */
+  readonly serverId: string;
   readonly httpMethod: string;
   readonly path: string;
   readonly clientAddress: string | undefined;

@@ -148,12 +148,10 @@ export class ForwardStage {
 export class RecordStage {
   readonly name = 'record';
   readonly scope = 'exchange';
-  readonly #serverId: string;
   readonly #recorder: AuditRecorder;
   readonly #metrics: SarkMetrics;
 
-  constructor(serverId: string, recorder: AuditRecorder, metrics: SarkMetrics) {
-    this.#serverId = serverId;
+  constructor(recorder: AuditRecorder, metrics: SarkMetrics) {
     this.#recorder = recorder;
     this.#metrics = metrics;
   }
@@ -174,7 +172,7 @@ export class RecordStage {
       const outcome = refused === undefined ? (upstream ? 'error' : 'allow') : call.verdict ? 'deny' : 'error';
       if (outcome === 'error' && refused) m.errors.labels(refused.kind.reason).inc();
       m.requests.labels(call.label, outcome).inc();
-      if (call.msg) for (const e of auditEvents(this.#serverId, x, call)) this.#recorder.record(e);
+      if (call.msg) for (const e of auditEvents(x, call)) this.#recorder.record(e);
     }
   }
 }
