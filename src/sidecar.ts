@@ -17,6 +17,7 @@ import { LegacyTransport } from './forward/legacy.ts';
 import { createUpstream, type Upstream } from './forward/upstream.ts';
 import { createIdentityStage } from './identity/stage.ts';
 import { createAdminHandler } from './listen/admin.ts';
+import { DecisionApiAdapter } from './listen/decision-api.ts';
 import { HostGuard, localAddresses } from './listen/host-guard.ts';
 import type { Transport } from './listen/intake.ts';
 import { LegacySseAdapter } from './listen/legacy-sse.ts';
@@ -27,6 +28,7 @@ import { StreamableHttpAdapter } from './listen/streamable-http.ts';
 import { createLogger, type Logger } from './observe/logger.ts';
 import { createMetrics, type SarkMetrics } from './observe/metrics.ts';
 import { Answerer } from './pipeline/answer.ts';
+import { DecisionPort } from './pipeline/decision-port.ts';
 import { Pipeline } from './pipeline/flow.ts';
 import { LegacyPort, type Port, StreamableHttpPort } from './pipeline/ports.ts';
 import {
@@ -38,10 +40,14 @@ import {
   type Stage,
 } from './pipeline/stages.ts';
 import type { AuditRecorder } from './record/audit.ts';
+import { AuditReader } from './record/audit-query.ts';
+import { clickHouseClient } from './record/clickhouse.ts';
 import { createAuditRecorder } from './record/recorder.ts';
 
 export interface Sidecar {
   readonly dataUrl: string;
+  /** The decision API's base URL, when apiListen is set. */
+  readonly apiUrl: string | undefined;
   readonly adminUrl: string;
   readonly mcpUrl: string;
   readonly upstreamUrl: string;
@@ -112,6 +118,8 @@ export async function startSidecar(
   const answerer = new Answerer(identity);
   const ports = new Map<Transport, Port>([['streamable-http', new StreamableHttpPort(upstream, answerer, identity)]]);
   if (legacy) ports.set('legacy-sse', new LegacyPort(legacy, answerer));
+  const auditReader = config.apiListen && config.auditClickhouseUrl ? auditReaderOf(config) : undefined;
+  if (config.apiListen) ports.set('decision-api', new DecisionPort(answerer, auditReader));
   // The one declared list of stages every transport's requests go through.
   const stages: Stage[] = [
     new IdentityStage(identity),
@@ -164,11 +172,24 @@ export async function startSidecar(
         passthrough.shouldUpgrade;
       data.server.on('upgrade', router.upgrade);
     }
+    const api = config.apiListen
+      ? await listen(
+          config.apiListen,
+          new DecisionApiAdapter({
+            serverId: config.serverId,
+            maxBodyBytes: config.maxBodyBytes,
+            jsonLimits: bodyOptions.jsonLimits,
+            flow: (intake) => pipeline.run(intake),
+          }).handle,
+        )
+      : undefined;
+    if (api) servers.push(api.server);
     const admin = await listen(config.adminListen, createAdminHandler({ metrics, probePolicy: () => engine.probe() }));
     servers.push(admin.server);
     logger.info(
       {
         data: data.url,
+        api: api?.url,
         admin: admin.url,
         upstream: upstreamUrl,
         engine: engine.name,
@@ -179,6 +200,7 @@ export async function startSidecar(
     );
     return {
       dataUrl: data.url,
+      apiUrl: api?.url,
       adminUrl: admin.url,
       mcpUrl: `${data.url}${config.mcpPath}`,
       upstreamUrl,
@@ -192,6 +214,7 @@ export async function startSidecar(
         passthrough?.close();
         await policy.close();
         await recorder.close();
+        await auditReader?.close();
         await demo?.close();
         identity.close();
       },
@@ -203,8 +226,26 @@ export async function startSidecar(
     passthrough?.close();
     await policy.close();
     await recorder.close();
+    await auditReader?.close();
     await demo?.close();
     identity.close();
     throw err;
   }
+}
+
+/** The decision API's reader of the ClickHouse audit table. */
+function auditReaderOf(config: SarkConfig): AuditReader {
+  const client = clickHouseClient({
+    url: config.auditClickhouseUrl!,
+    database: config.auditClickhouseDatabase,
+    username: config.auditClickhouseUser,
+    password: config.auditClickhousePassword,
+    requestTimeoutMs: config.auditSendTimeoutMs,
+  });
+  return new AuditReader(
+    client,
+    config.auditClickhouseDatabase,
+    config.auditClickhouseTable,
+    config.auditSendTimeoutMs,
+  );
 }

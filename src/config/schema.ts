@@ -98,6 +98,14 @@ export const fields = [
     address.default('127.0.0.1:9090'),
     'Admin listener address (/healthz, /readyz, /metrics).',
   ),
+  field(
+    'apiListen',
+    'api-listen',
+    'address',
+    address.optional(),
+    'Decision API listener address (/api/v1/gateway/authorize, /servers, /tools, /audit, AuthZEN /access/v1/evaluation[s]; docs/api.md). Unset: no decision API.',
+    '(off)',
+  ),
   field('mcpPath', 'mcp-path', 'path', absPath.default('/mcp'), 'Path of the MCP endpoint on the data listener.'),
   field(
     'upstreamUrl',

@@ -55,6 +55,11 @@ export interface Intake {
   readonly failure: SarkError | undefined;
   /** The label the whole request is counted under when it failed before classification. */
   readonly label: string;
+  /**
+   * The subject the request claims to ask about (an AuthZEN subject id): the
+   * identity stage refuses it unless it is the authenticated caller.
+   */
+  readonly subject?: string | undefined;
   /** Transport-specific context for the port that answers (e.g. an ext_authz callback). */
   readonly context?: unknown;
 }
