@@ -47,6 +47,20 @@ export const ErrorKinds = Object.freeze({
     -32600,
     'Payload Too Large: the body exceeds the configured limit',
   ),
+  SARK_REQUEST_TIMEOUT: kind(
+    'SARK_REQUEST_TIMEOUT',
+    'request_timeout',
+    408,
+    -32600,
+    'Request Timeout: the request was not received in time',
+  ),
+  SARK_TOO_MANY_CONNECTIONS: kind(
+    'SARK_TOO_MANY_CONNECTIONS',
+    'too_many_connections',
+    503,
+    -32010,
+    'Service Unavailable: too many open connections, retry later',
+  ),
   SARK_METHOD_NOT_ALLOWED: kind(
     'SARK_METHOD_NOT_ALLOWED',
     'http_method_not_allowed',

@@ -14,7 +14,7 @@ import { LegacyTransport } from './forward/legacy.ts';
 import { createUpstream, type Upstream } from './forward/upstream.ts';
 import { createIdentityResolver } from './identity/resolve.ts';
 import { createAdminHandler } from './listen/admin.ts';
-import { closeServer, listen } from './listen/server.ts';
+import { closeServer, connectionLimits, listen } from './listen/server.ts';
 import { createLogger, type Logger } from './observe/logger.ts';
 import { createMetrics, type SarkMetrics } from './observe/metrics.ts';
 import { Pipeline } from './pipeline/lifecycle.ts';
@@ -83,9 +83,17 @@ export async function startSidecar(
 
   const servers: Server[] = [];
   try {
-    const data = await listen(config.listen, pipeline.handle.bind(pipeline));
+    const data = await listen(config.listen, pipeline.handle.bind(pipeline), {
+      name: 'data',
+      limits: connectionLimits(config, 'data'),
+      metrics: metrics.listener,
+    });
     servers.push(data.server);
-    const admin = await listen(config.adminListen, createAdminHandler({ metrics, probePolicy: () => engine.probe() }));
+    const admin = await listen(config.adminListen, createAdminHandler({ metrics, probePolicy: () => engine.probe() }), {
+      name: 'admin',
+      limits: connectionLimits(config, 'admin'),
+      metrics: metrics.listener,
+    });
     servers.push(admin.server);
     logger.info(
       { data: data.url, admin: admin.url, upstream: upstreamUrl, engine: engine.name, serverId: config.serverId },

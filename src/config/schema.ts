@@ -296,6 +296,35 @@ export const fields = [
     int(64, 64 * 1024 * 1024).default(1024 * 1024),
     'Largest accepted request body, in bytes; larger bodies get HTTP 413.',
   ),
+  // Slow and excess clients (src/listen/connections.ts).
+  field(
+    'headersTimeoutMs',
+    'headers-timeout-ms',
+    'integer',
+    int(0, 3_600_000).default(10_000),
+    "Deadline for receiving a request's headers, from the connection's first byte (or the end of the previous request), in ms; past it HTTP 408 and the connection is closed. At most requestTimeoutMs. 0: none.",
+  ),
+  field(
+    'requestTimeoutMs',
+    'request-timeout-ms',
+    'integer',
+    int(0, 3_600_000).default(30_000),
+    'Deadline for receiving a whole request, headers and body, in ms; past it HTTP 408 and the connection is closed. Answers and SSE streams are not limited by it. 0: none.',
+  ),
+  field(
+    'requestBodyIdleTimeoutMs',
+    'request-body-idle-timeout-ms',
+    'integer',
+    int(0, 3_600_000).default(10_000),
+    'Longest pause while a request body is being received, in ms; past it HTTP 408 and the connection is closed. 0: none.',
+  ),
+  field(
+    'maxConnections',
+    'max-connections',
+    'integer',
+    int(0, 1_000_000).default(4_096),
+    'Most client connections the data listener holds open at once; past it a new connection gets HTTP 503 (Retry-After: 1) and is closed. 0: no cap.',
+  ),
   // Strict message parsing (src/mcp/strict-json.ts).
   field(
     'jsonMaxDepth',

@@ -1,11 +1,12 @@
 /**
- * Reads a request body with a hard byte limit. The declared Content-Length is
- * checked before reading, and the running total while reading, so an
- * oversize body is refused without being buffered.
+ * Reads a request body with a hard byte limit. The declared Content-Length is checked before reading, and
+ * the running total while reading, so an oversize body is refused without
+ * being buffered.
  */
 import type { IncomingMessage } from 'node:http';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { SarkError } from '../errors.ts';
+import { timedOut } from './connections.ts';
 
 export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const declared = req.headers['content-length'];
@@ -32,7 +33,7 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
     }
     function onError(err: Error) {
       cleanup();
-      reject(err);
+      reject(bodyReadError(req, err));
     }
     function cleanup() {
       req.off('data', onData);
@@ -42,6 +43,22 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
+  });
+}
+
+/**
+ * The body stopped before its end: either the listener cut a slow client off
+ * (slow-clients.ts has already answered 408 and counted it), or the client
+ * closed the connection. Neither is a fault of SARK's, so neither may reach
+ * the pipeline as an internal error (logged at error level, once per request).
+ */
+function bodyReadError(req: IncomingMessage, err: Error): SarkError {
+  if (timedOut(req.socket)) {
+    return new SarkError('SARK_REQUEST_TIMEOUT', { detail: 'the request was not received in time', cause: err });
+  }
+  return new SarkError('SARK_INVALID_REQUEST', {
+    detail: `the connection closed before the body was complete (${(err as { code?: string }).code ?? err.message})`,
+    cause: err,
   });
 }
 
