@@ -139,7 +139,7 @@ export class Pipeline {
       throw new SarkError('SARK_UNSUPPORTED_MEDIA_TYPE', { publicDetail: `got ${contentType ?? 'no content type'}` });
     }
     const raw = await readBody(req, this.#maxBodyBytes);
-    const body = decodeBody(raw, req.headers['content-encoding'], this.#maxBodyBytes);
+    const body = await decodeBody(raw, req.headers['content-encoding'], this.#maxBodyBytes);
     const parsed = parseBody(body, this.#jsonLimits);
     const headers = req.headersDistinct as HeaderLookup;
     if (Array.isArray(parsed)) return this.#batch(req, res, path, parsed, headers, t0);
@@ -307,7 +307,10 @@ export class Pipeline {
       throw new SarkError('SARK_UNSUPPORTED_MEDIA_TYPE', { publicDetail: `got ${contentType ?? 'no content type'}` });
     }
     const raw = await readBody(req, this.#maxBodyBytes);
-    const parsed = parseBody(decodeBody(raw, req.headers['content-encoding'], this.#maxBodyBytes), this.#jsonLimits);
+    const parsed = parseBody(
+      await decodeBody(raw, req.headers['content-encoding'], this.#maxBodyBytes),
+      this.#jsonLimits,
+    );
     if (Array.isArray(parsed))
       throw new SarkError('SARK_BATCH_REJECTED', { publicDetail: 'not on the legacy transport' });
     const headers = req.headersDistinct as HeaderLookup;
