@@ -37,6 +37,8 @@ export async function startSidecar(
   logger: Logger = createLogger(config.logLevel),
 ): Promise<Sidecar> {
   const metrics = createMetrics();
+  // First: an audit destination that cannot be written stops start-up before anything is listening.
+  const recorder: AuditRecorder = await createAuditRecorder(config, metrics.audit, logger);
   const resolveIdentity = createIdentityResolver(config);
   const engine: PolicyEngine = config.opaUrl
     ? createOpaEngine({
@@ -68,7 +70,6 @@ export async function startSidecar(
         connections: config.upstreamConnections,
       })
     : undefined;
-  const recorder: AuditRecorder = await createAuditRecorder(config, metrics.audit, logger);
   const pipeline = new Pipeline({
     config,
     resolveIdentity,

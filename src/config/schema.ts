@@ -392,8 +392,29 @@ export const fields = [
     'audit-file',
     'string',
     z.string().min(1).optional(),
-    'Append one NDJSON audit event per decision to this file; "off" disables it. Unset: ./sark-audit.ndjson when no auditClickhouseUrl is set, none otherwise (docs/audit.md).',
-    '(./sark-audit.ndjson without ClickHouse)',
+    'Append one NDJSON audit event per decision to this file; "off" disables it. Its directory must exist and be writable (checked at start-up). Unset: ./sark-audit.ndjson when neither auditClickhouseUrl nor auditStdout is set, none otherwise (docs/audit.md). The container image sets /var/lib/sark/audit.ndjson.',
+    '(./sark-audit.ndjson without ClickHouse or stdout)',
+  ),
+  field(
+    'auditFileMaxBytes',
+    'audit-file-max-bytes',
+    'integer',
+    int(0, 2 ** 50).default(100 * 1024 * 1024),
+    'Size at which the audit file is rotated, in bytes (to <file>.1, the older ones shifted up); 0: never rotated.',
+  ),
+  field(
+    'auditFileMaxFiles',
+    'audit-file-max-files',
+    'integer',
+    int(1, 1000).default(4),
+    'Rotated audit files kept beside the live one; the oldest is deleted. The files take at most (auditFileMaxFiles + 1) × auditFileMaxBytes.',
+  ),
+  field(
+    'auditStdout',
+    'audit-stdout',
+    'boolean',
+    bool.default(false),
+    "Write one NDJSON audit event per decision to standard output, for containers whose log collector ships it (SARK's own logs go to standard error).",
   ),
   // Audit pipeline: ClickHouse, Splunk HEC, Datadog; batching, spool, back-pressure (docs/audit.md).
   field(

@@ -129,7 +129,7 @@ export function createDecideMetrics(registry: Registry): DecideMetrics {
   };
 }
 
-/** Audit pipeline metrics; `sink` is one of file, clickhouse, splunk, datadog. */
+/** Audit pipeline metrics; `sink` is one of file, stdout, clickhouse, splunk, datadog. */
 export interface AuditMetrics {
   readonly queued: Counter<'sink'>;
   readonly sent: Counter<'sink'>;
@@ -171,7 +171,7 @@ export function createAuditMetrics(registry: Registry): AuditMetrics {
     }),
     dropped: new Counter({
       name: 'sark_audit_events_dropped_total',
-      help: 'Audit events lost, by sink and reason (queue_full, spool_full, spool_error, corrupt_line, closed, file_error). Alert on any increase.',
+      help: 'Audit events lost, by sink and reason (queue_full, spool_full, spool_error, corrupt_line, closed, disk_full, file_error). Alert on any increase.',
       labelNames: ['sink', 'reason'],
       registers,
     }),
