@@ -4,12 +4,10 @@
  * its options and fails here, at start-up, never on a request.
  */
 import type { Server } from 'node:http';
+import { type BundledDemo, startBundledDemo } from './bundled-demo.ts';
 import type { SarkConfig } from './config/schema.ts';
 import type { PolicyEngine } from './decide/engine.ts';
-import { createOpaEngine } from './decide/opa-client.ts';
 import { createPolicyPath } from './decide/policy-path.ts';
-import { createWasmEngine } from './decide/wasm-engine.ts';
-import { type DemoServer, startDemoServer } from './demo/server.ts';
 import { LegacyTransport } from './forward/legacy.ts';
 import { createUpstream, type Upstream } from './forward/upstream.ts';
 import { createIdentityResolver } from './identity/resolve.ts';
@@ -27,7 +25,7 @@ export interface Sidecar {
   readonly mcpUrl: string;
   readonly upstreamUrl: string;
   readonly engine: PolicyEngine['name'];
-  readonly demo: DemoServer | undefined;
+  readonly demo: BundledDemo | undefined;
   readonly metrics: SarkMetrics;
   close(): Promise<void>;
 }
@@ -40,21 +38,25 @@ export async function startSidecar(
   // First: an audit destination that cannot be written stops start-up before anything is listening.
   const recorder: AuditRecorder = await createAuditRecorder(config, metrics.audit, logger);
   const resolveIdentity = createIdentityResolver(config);
+  // Only the engine in use is loaded (the WASM runtime is not, in front of OPA).
   const engine: PolicyEngine = config.opaUrl
-    ? createOpaEngine({
+    ? (await import('./decide/opa-client.ts')).createOpaEngine({
         url: config.opaUrl,
         decisionPath: config.opaDecisionPath,
         timeoutMs: config.opaTimeoutMs,
         connections: config.opaConnections,
       })
-    : await createWasmEngine({ dir: config.embeddedPolicyDir, decisionPath: config.opaDecisionPath });
+    : await (await import('./decide/wasm-engine.ts')).createWasmEngine({
+        dir: config.embeddedPolicyDir,
+        decisionPath: config.opaDecisionPath,
+      });
   // engine → breaker (OPA) → decision cache → createDecide; rate limits after an allow.
   const policy = await createPolicyPath(config, engine, metrics, logger);
 
-  let demo: DemoServer | undefined;
+  let demo: BundledDemo | undefined;
   let upstreamUrl = config.upstreamUrl;
   if (!upstreamUrl) {
-    demo = await startDemoServer({ port: 0 });
+    demo = await startBundledDemo();
     upstreamUrl = demo.url;
   }
   const upstream: Upstream = createUpstream({
