@@ -16,22 +16,34 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
     return Promise.reject(new SarkError('SARK_BODY_TOO_LARGE', { publicDetail: `limit is ${maxBytes} bytes` }));
   }
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
+    // Every piece is copied into one buffer as it comes: a body sent in many
+    // tiny pieces (a byte at a time, or a chunked body of 1-byte chunks) must
+    // not cost a Buffer object per piece — kept as a list, 200,000 one-byte
+    // chunks held 53 MiB. The buffer starts at the Content-Length up to
+    // 16 KiB (a client that announces 1 MiB and then trickles must not hold
+    // 1 MiB for it) and doubles as it fills, up to the limit.
+    const expected = declared === undefined ? Number.NaN : Number(declared);
+    let body = Buffer.allocUnsafe(Math.min(expected >= 0 ? expected : INITIAL_BYTES, INITIAL_BYTES, maxBytes));
     let size = 0;
     function onData(chunk: Buffer) {
-      size += chunk.length;
-      if (size > maxBytes) {
+      if (size + chunk.length > maxBytes) {
         cleanup();
         // Stop reading; the caller answers 413 and closes the connection.
         req.pause();
         reject(new SarkError('SARK_BODY_TOO_LARGE', { publicDetail: `limit is ${maxBytes} bytes` }));
         return;
       }
-      chunks.push(chunk);
+      if (size + chunk.length > body.length) {
+        const grown = Buffer.allocUnsafe(Math.min(maxBytes, Math.max(body.length * 2, size + chunk.length)));
+        body.copy(grown, 0, 0, size);
+        body = grown;
+      }
+      chunk.copy(body, size);
+      size += chunk.length;
     }
     function onEnd() {
       cleanup();
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+      resolve(size === body.length ? body : body.subarray(0, size));
     }
     function onError(err: Error) {
       cleanup();
@@ -47,6 +59,9 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
     req.on('error', onError);
   });
 }
+
+/** Largest first buffer for a body; doubled as it fills. */
+const INITIAL_BYTES = 16 * 1024;
 
 /**
  * The body stopped before its end: either the listener cut a slow client off
