@@ -101,7 +101,9 @@ class LineRecorder implements AuditRecorder {
   readonly #queued;
   readonly #sent;
   #stream: Writable | undefined;
+  /** Lines waiting, from #head on (a queue without a shift per write). */
   #pending: string[] = [];
+  #head = 0;
   #pendingBytes = 0;
   #scheduled = false;
   #writing = false;
@@ -175,15 +177,26 @@ class LineRecorder implements AuditRecorder {
 
   #flush(): void {
     this.#scheduled = false;
-    if (this.#writing || this.#pending.length === 0) return;
-    let n = 0;
+    if (this.#writing || this.#head === this.#pending.length) return;
+    const start = this.#head;
+    let end = start;
     let bytes = 0;
-    while (n < this.#pending.length && (n === 0 || bytes + this.#pending[n]!.length <= this.#maxWriteBytes)) {
-      bytes += this.#pending[n]!.length;
-      n++;
+    while (end < this.#pending.length && (end === start || bytes + this.#pending[end]!.length <= this.#maxWriteBytes)) {
+      bytes += this.#pending[end]!.length;
+      end++;
     }
-    let text = n === 1 ? this.#pending[0]! : this.#pending.slice(0, n).join('');
-    this.#pending = n === this.#pending.length ? [] : this.#pending.slice(n);
+    const n = end - start;
+    let text = n === 1 ? this.#pending[start]! : this.#pending.slice(start, end).join('');
+    if (end === this.#pending.length) {
+      this.#pending = [];
+      this.#head = 0;
+    } else if (end > 1024) {
+      // Written lines before #head would stay referenced: let them go.
+      this.#pending = this.#pending.slice(end);
+      this.#head = 0;
+    } else {
+      this.#head = end;
+    }
     this.#pendingBytes -= bytes;
     const stream = this.#stream;
     if (stream === undefined) {
