@@ -8,7 +8,7 @@
  * JSON-RPC codes: -32700/-32600/-32601/-32602/-32603 are the JSON-RPC 2.0
  * standard codes; -32020 (header/body disagreement) and -32022 (unsupported
  * protocol version, with `data.supported`, which v2 clients use to fall back)
- * are the codes MCP 2026-07-28 servers use; -32001..-32015 are SARK's own, in the
+ * are the codes MCP 2026-07-28 servers use; -32001..-32016 are SARK's own, in the
  * implementation-defined server-error range (-32000..-32099).
  */
 
@@ -46,6 +46,20 @@ export const ErrorKinds = Object.freeze({
     413,
     -32600,
     'Payload Too Large: the body exceeds the configured limit',
+  ),
+  SARK_REQUEST_TIMEOUT: kind(
+    'SARK_REQUEST_TIMEOUT',
+    'request_timeout',
+    408,
+    -32600,
+    'Request Timeout: the request was not received in time',
+  ),
+  SARK_TOO_MANY_CONNECTIONS: kind(
+    'SARK_TOO_MANY_CONNECTIONS',
+    'too_many_connections',
+    503,
+    -32016,
+    'Service Unavailable: too many open connections, retry later',
   ),
   SARK_METHOD_NOT_ALLOWED: kind(
     'SARK_METHOD_NOT_ALLOWED',
