@@ -24,12 +24,17 @@ export const nullRecorder: AuditRecorder = {
 /** Bytes the file stream may buffer before events are dropped (and counted) rather than held. */
 const FILE_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
-/** Appends NDJSON lines through one buffered write stream. */
+/**
+ * Appends NDJSON lines through one buffered write stream. An event counts as
+ * sent (and its delay is observed) when the stream has handed it to the file,
+ * not when it was buffered.
+ */
 export function createFileRecorder(path: string, metrics?: AuditMetrics, logger?: Logger): AuditRecorder {
   const stream: WriteStream = createWriteStream(path, { flags: 'a' });
   let failed: Error | undefined;
   const sent = metrics?.sent.labels('file');
   const queued = metrics?.queued.labels('file');
+  const delay = metrics?.delaySeconds.labels('file');
   const drop = (reason: string) => metrics?.dropped.labels('file', reason).inc();
   stream.on('error', (err) => {
     if (failed === undefined) logger?.error({ err, path }, 'audit file failed; file audit events are now dropped');
@@ -46,8 +51,15 @@ export function createFileRecorder(path: string, metrics?: AuditMetrics, logger?
         return;
       }
       queued?.inc();
-      stream.write(`${JSON.stringify(event)}\n`);
-      sent?.inc();
+      const ts = event.ts_ms;
+      stream.write(`${JSON.stringify(event)}\n`, (err) => {
+        if (err) {
+          drop('file_error');
+          return;
+        }
+        sent?.inc();
+        delay?.observe(Math.max(0, Date.now() - ts) / 1000);
+      });
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -11,9 +11,8 @@ import { ConfigError } from '../errors.ts';
 import type { Logger } from '../observe/logger.ts';
 import type { AuditMetrics } from '../observe/metrics.ts';
 import { type AuditRecorder, createFileRecorder, nullRecorder } from './audit.ts';
-import { AuditChannel, type AuditSink } from './channel.ts';
+import { AuditChannel, type AuditSink, type SpooledEvent } from './channel.ts';
 import { createClickHouseSink } from './clickhouse.ts';
-import type { AuditEvent } from './event.ts';
 import { createDatadogSink, createSplunkSink } from './siem.ts';
 import { AuditSpool } from './spool.ts';
 
@@ -102,9 +101,9 @@ export async function createAuditRecorder(
   try {
     for (const sink of sinks) {
       const dir = resolve(join(config.auditSpoolDir, sink.name));
-      let spool: AuditSpool<string | AuditEvent>;
+      let spool: AuditSpool<SpooledEvent>;
       try {
-        spool = await AuditSpool.open<string | AuditEvent>({
+        spool = await AuditSpool.open<SpooledEvent>({
           dir,
           maxBytes: config.auditSpoolMaxBytes,
           fsync: config.auditSpoolFsync,
