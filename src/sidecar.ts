@@ -15,8 +15,11 @@ import { createUpstream, type Upstream } from './forward/upstream.ts';
 import { createIdentityResolver } from './identity/resolve.ts';
 import { createAdminHandler } from './listen/admin.ts';
 import { closeServer, listen } from './listen/server.ts';
+import { trackConnections } from './observe/connections.ts';
 import { createLogger, type Logger } from './observe/logger.ts';
+import { createLogLevelControl, type LogLevelControl } from './observe/loglevel.ts';
 import { createMetrics, type SarkMetrics } from './observe/metrics.ts';
+import { createTracer } from './observe/tracing.ts';
 import { Pipeline } from './pipeline/lifecycle.ts';
 import type { AuditRecorder } from './record/audit.ts';
 import { createAuditRecorder } from './record/recorder.ts';
@@ -29,6 +32,8 @@ export interface Sidecar {
   readonly engine: PolicyEngine['name'];
   readonly demo: DemoServer | undefined;
   readonly metrics: SarkMetrics;
+  /** The log level at run time (PUT /loglevel, SIGUSR2). */
+  readonly logLevel: LogLevelControl;
   close(): Promise<void>;
 }
 
@@ -36,7 +41,27 @@ export async function startSidecar(
   config: SarkConfig,
   logger: Logger = createLogger(config.logLevel),
 ): Promise<Sidecar> {
-  const metrics = createMetrics();
+  const metrics = createMetrics({
+    serverId: config.serverId,
+    toolNames: config.metricsToolNames,
+    maxToolLabels: config.metricsMaxToolLabels,
+    reasonCodes: config.metricsReasonCodes,
+  });
+  const logLevel = createLogLevelControl(logger);
+  // Off (and the OTLP module not even loaded) unless an endpoint is configured.
+  const tracer = await createTracer(
+    {
+      endpoint: config.tracingOtlpEndpoint,
+      serviceName: config.tracingServiceName,
+      serverId: config.serverId,
+      sampleRatio: config.tracingSampleRatio,
+      maxQueueSpans: 2048,
+      maxBatchSpans: 512,
+      exportIntervalMs: 2000,
+      exportTimeoutMs: 10_000,
+    },
+    { metrics: metrics.runtime, logger },
+  );
   const resolveIdentity = createIdentityResolver(config);
   const engine: PolicyEngine = config.opaUrl
     ? createOpaEngine({
@@ -68,6 +93,7 @@ export async function startSidecar(
         connections: config.upstreamConnections,
       })
     : undefined;
+  if (legacy) metrics.runtime.countSessions('legacy_sse', () => legacy.sessionCount);
   const recorder: AuditRecorder = await createAuditRecorder(config, metrics.audit, logger);
   const pipeline = new Pipeline({
     config,
@@ -79,14 +105,20 @@ export async function startSidecar(
     recorder,
     metrics,
     logger,
+    tracer,
   });
 
   const servers: Server[] = [];
   try {
     const data = await listen(config.listen, pipeline.handle.bind(pipeline));
     servers.push(data.server);
-    const admin = await listen(config.adminListen, createAdminHandler({ metrics, probePolicy: () => engine.probe() }));
+    trackConnections(data.server, metrics.runtime, 'data');
+    const admin = await listen(
+      config.adminListen,
+      createAdminHandler({ metrics, probePolicy: () => policy.health.probe(), logLevel }),
+    );
     servers.push(admin.server);
+    trackConnections(admin.server, metrics.runtime, 'admin');
     logger.info(
       { data: data.url, admin: admin.url, upstream: upstreamUrl, engine: engine.name, serverId: config.serverId },
       'sark listening',
@@ -99,12 +131,15 @@ export async function startSidecar(
       engine: engine.name,
       demo,
       metrics,
+      logLevel,
       async close() {
         await Promise.all(servers.map(closeServer));
         await upstream.close();
         await legacy?.close();
         await policy.close();
         await recorder.close();
+        await tracer.close();
+        logLevel.close();
         await demo?.close();
       },
     };
@@ -113,6 +148,8 @@ export async function startSidecar(
     await upstream.close();
     await policy.close();
     await recorder.close();
+    await tracer.close();
+    logLevel.close();
     await demo?.close();
     throw err;
   }

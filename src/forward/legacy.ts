@@ -63,6 +63,11 @@ export class LegacyTransport {
     return this.#sessions.get(id);
   }
 
+  /** Sessions open now (sark_sessions_open{transport="legacy_sse"}). */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
   /** Opens the upstream stream and relays it to `res` until either side ends. */
   async openStream(req: IncomingMessage, res: ServerResponse, agentId: string): Promise<ForwardResult> {
     const abort = new AbortController();

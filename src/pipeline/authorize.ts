@@ -7,7 +7,6 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Decision } from '../decide/decision.ts';
-import { primaryReason } from '../decide/decision.ts';
 import type { Decide } from '../decide/engine.ts';
 import { buildInput } from '../decide/input.ts';
 import { applyArgumentObligation, obligationsOf } from '../decide/obligations.ts';
@@ -19,8 +18,9 @@ import type { ResponseShape } from '../forward/upstream.ts';
 import type { Identity } from '../identity/resolve.ts';
 import type { HeaderLookup, McpMessage } from '../mcp/classify.ts';
 import type { JsonRpcMessage } from '../mcp/jsonrpc.ts';
-import type { Logger } from '../observe/logger.ts';
+import { type Logger, requestFields } from '../observe/logger.ts';
 import type { SarkMetrics } from '../observe/metrics.ts';
+import { type RequestSpan, traceIdOf } from '../observe/tracing.ts';
 import type { AuditFacts } from '../record/facts.ts';
 import { denyText, isTaskAugmented, requestMeta } from './messages.ts';
 
@@ -73,16 +73,19 @@ export class Authorizer {
     identity: Identity,
     headers: HeaderLookup,
     t0: number,
+    span?: RequestSpan,
   ): Promise<Verdict> {
     const meta = requestMeta(req, path);
     const input = buildInput(this.#serverId, msg, identity, meta);
     const started = performance.now();
-    const decision: Decision = await this.#decide(input);
+    // The decide stage counts and times the decision (sark_decisions_total, sark_decision_duration_seconds).
+    const decision: Decision = await this.#decide(input, span);
     const policyMs = performance.now() - started;
-    this.#metrics.decisions.labels(decision.allow ? 'allow' : 'deny', primaryReason(decision)).inc();
-    const facts: AuditFacts = { meta, msg, identity, decision, policyMs, t0, traceparent: headers.traceparent?.[0] };
+    span?.setAttributes({ 'sark.request_id': meta.requestId });
+    const traceparent = headers.traceparent?.[0];
+    const facts: AuditFacts = { meta, msg, identity, decision, policyMs, t0, traceparent };
     if (!decision.allow) {
-      if (decision.failure) this.logPolicyFailure(decision.failure);
+      if (decision.failure) this.logPolicyFailure(decision.failure, meta.requestId, traceIdOf(span, headers));
       const refusal =
         decision.failure ?? new SarkError('SARK_POLICY_DENIED', { publicDetail: denyText(decision.reasons) });
       return { facts, refusal, retryAfterSeconds: undefined, forward: undefined, rewrite: undefined };
@@ -96,7 +99,7 @@ export class Authorizer {
       }
       let dropNotification: DropNotification | undefined;
       if (msg.method === 'subscriptions/listen') {
-        const covered = await this.#subscription(req, path, msg, identity);
+        const covered = await this.#subscription(req, path, msg, identity, span);
         if (covered instanceof SarkError) {
           return refused(facts, covered);
         }
@@ -140,7 +143,7 @@ export class Authorizer {
     } catch (err) {
       const refusal =
         err instanceof SarkError ? err : new SarkError('SARK_POLICY_MALFORMED', { detail: String(err), cause: err });
-      this.logPolicyFailure(refusal);
+      this.logPolicyFailure(refusal, meta.requestId, traceIdOf(span, headers));
       return refused(facts, refusal);
     }
   }
@@ -155,6 +158,7 @@ export class Authorizer {
     path: string,
     msg: McpMessage,
     identity: Identity,
+    span: RequestSpan | undefined,
   ): Promise<Set<string> | SarkError> {
     const params = 'params' in msg.message ? msg.message.params : undefined;
     const uris = (params?.notifications as { resourceSubscriptions?: unknown } | undefined)?.resourceSubscriptions;
@@ -171,7 +175,7 @@ export class Authorizer {
         name: uri,
         arguments: undefined,
       };
-      const d = await this.#decide(buildInput(this.#serverId, read, identity, requestMeta(req, path)));
+      const d = await this.#decide(buildInput(this.#serverId, read, identity, requestMeta(req, path)), span);
       if (!d.allow) {
         return (
           d.failure ??
@@ -188,15 +192,21 @@ export class Authorizer {
   /**
    * A policy outage denies every request: log the first failure and then at
    * most one line a second with the count suppressed, not one per request.
+   * The line carries the ids of the request that wrote it.
    */
-  logPolicyFailure(failure: SarkError): void {
+  logPolicyFailure(failure: SarkError, requestId?: string, traceId?: string): void {
     const now = Date.now();
     if (now - this.#lastFailureLogMs < 1000) {
       this.#suppressedFailures++;
       return;
     }
     this.#logger.warn(
-      { code: failure.code, detail: failure.message, suppressed: this.#suppressedFailures },
+      {
+        ...requestFields(requestId, traceId),
+        code: failure.code,
+        detail: failure.message,
+        suppressed: this.#suppressedFailures,
+      },
       'no valid policy decision: request denied (fail-closed)',
     );
     this.#lastFailureLogMs = now;

@@ -29,8 +29,10 @@ import { decodeBody, readBody } from '../listen/body.ts';
 import { classify, type HeaderLookup, type McpMessage } from '../mcp/classify.ts';
 import { errorResponse, type JsonRpcId, type JsonRpcMessage, parseBody } from '../mcp/jsonrpc.ts';
 import type { JsonLimits } from '../mcp/strict-json.ts';
-import type { Logger } from '../observe/logger.ts';
+import { type Logger, requestFields } from '../observe/logger.ts';
 import type { SarkMetrics } from '../observe/metrics.ts';
+import type { RequestOutcome } from '../observe/request-metrics.ts';
+import { disabledTracer, propagationHeaders, type RequestSpan, type Tracer, traceIdOf } from '../observe/tracing.ts';
 import type { AuditRecorder } from '../record/audit.ts';
 import { auditEvent } from '../record/facts.ts';
 import { Authorizer, refusalData, type Verdict } from './authorize.ts';
@@ -57,6 +59,8 @@ export interface PipelineDeps {
   recorder: AuditRecorder;
   metrics: SarkMetrics;
   logger: Logger;
+  /** OpenTelemetry tracing; absent: off. */
+  tracer?: Tracer | undefined;
 }
 
 /** HTTP requests that carry no JSON-RPC message still go through the policy. */
@@ -73,6 +77,7 @@ export class Pipeline {
   readonly #jsonLimits: JsonLimits;
   readonly #rejectBatches: boolean;
   readonly #authorizer: Authorizer;
+  readonly #tracer: Tracer;
 
   constructor(deps: PipelineDeps) {
     const c = deps.config;
@@ -87,6 +92,7 @@ export class Pipeline {
       maxKeys: c.jsonMaxKeys,
     };
     this.#rejectBatches = c.batchMode === 'reject';
+    this.#tracer = deps.tracer ?? disabledTracer;
     this.#authorizer = new Authorizer({
       serverId: c.serverId,
       decide: deps.decide,
@@ -98,10 +104,17 @@ export class Pipeline {
 
   /** The data listener's request handler; never rejects. */
   handle(req: IncomingMessage, res: ServerResponse): void {
-    this.#route(req, res).catch((err) => this.#fail(res, err, null, 'internal'));
+    const t0 = performance.now();
+    const span = this.#tracer.startRequest(req.headers, `${req.method} ${this.#mcpPath}`, {
+      'http.request.method': req.method,
+    });
+    const handled = this.#route(req, res, t0, span).catch((err) =>
+      this.#fail(req, res, err, null, 'internal', t0, span),
+    );
+    if (span) handled.finally(() => span.end({ 'http.response.status_code': res.statusCode }));
   }
 
-  async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async #route(req: IncomingMessage, res: ServerResponse, t0: number, span: RequestSpan | undefined): Promise<void> {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     // Exact match: case, slash, dot-segment, encoded and matrix variants of the
@@ -110,20 +123,28 @@ export class Pipeline {
     if (path !== this.#mcpPath) {
       const legacy = this.#deps.legacy;
       if (legacy && path === this.#deps.config.legacySsePath && req.method === 'GET') {
-        return this.#legacyStream(req, res, path, legacy);
+        return this.#legacyStream(req, res, path, legacy, t0, span);
       }
       if (legacy && path === this.#deps.config.legacyMessagesPath && req.method === 'POST') {
-        return this.#legacyPost(req, res, path, new URLSearchParams(url.slice(q + 1)).get('sessionId'), legacy);
+        return this.#legacyPost(
+          req,
+          res,
+          path,
+          new URLSearchParams(url.slice(q + 1)).get('sessionId'),
+          legacy,
+          t0,
+          span,
+        );
       }
       req.resume();
       throw new SarkError('SARK_NOT_FOUND');
     }
     switch (req.method) {
       case 'POST':
-        return this.#post(req, res, path);
+        return this.#post(req, res, path, t0, span);
       case 'GET':
       case 'DELETE':
-        return this.#bodiless(req, res, path);
+        return this.#bodiless(req, res, path, t0, span);
       default:
         req.resume();
         res.setHeader('allow', 'GET, POST, DELETE');
@@ -131,8 +152,13 @@ export class Pipeline {
     }
   }
 
-  async #post(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
-    const t0 = performance.now();
+  async #post(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    t0: number,
+    span: RequestSpan | undefined,
+  ): Promise<void> {
     const contentType = req.headers['content-type'];
     if (contentType === undefined || !JSON_CONTENT_TYPE.test(contentType)) {
       req.resume();
@@ -142,24 +168,26 @@ export class Pipeline {
     const body = decodeBody(raw, req.headers['content-encoding'], this.#maxBodyBytes);
     const parsed = parseBody(body, this.#jsonLimits);
     const headers = req.headersDistinct as HeaderLookup;
-    if (Array.isArray(parsed)) return this.#batch(req, res, path, parsed, headers, t0);
+    if (Array.isArray(parsed)) return this.#batch(req, res, path, parsed, headers, t0, span);
 
     const label = methodLabel(parsed);
     let msg: McpMessage;
     let identity: Identity;
     try {
       msg = classify(parsed, headers);
-      identity = this.#deps.resolveIdentity(headers);
+      identity = this.#identify(headers, span);
     } catch (err) {
-      return this.#fail(res, err, 'id' in parsed ? (parsed.id ?? null) : null, label);
+      return this.#fail(req, res, err, 'id' in parsed ? (parsed.id ?? null) : null, label, t0, span);
     }
-    const v = await this.#authorizer.authorize(req, path, msg, identity, headers, t0);
-    this.#count(label, v);
+    span?.setAttributes({ 'mcp.method.name': msg.method, 'gen_ai.tool.name': toolOf(msg) });
+    const v = await this.#authorizer.authorize(req, path, msg, identity, headers, t0, span);
     if (v.refusal) {
       this.#deps.recorder.record(auditEvent(this.#serverId, v.facts));
-      return this.#refuse(res, v, msg.id, msg.kind !== 'notification');
+      this.#refuse(res, v, msg.id, msg.kind !== 'notification');
+      return this.#done(label, 'deny', t0, msg);
     }
-    const upstream = await this.#forward(req, res, msg.id, {
+    const forwardedAt = performance.now();
+    const upstream = await this.#forward(req, res, msg.id, span, {
       body: JSON.stringify(v.forward),
       headers: upstreamHeaders(msg, v.forward!),
       shape:
@@ -172,6 +200,7 @@ export class Pipeline {
     });
     // Recorded once the answer is complete, so the event carries the upstream status and latencies.
     this.#deps.recorder.record(auditEvent(this.#serverId, { ...v.facts, upstream }));
+    this.#done(label, upstream instanceof SarkError ? 'error' : 'allow', t0, msg, forwardedAt);
   }
 
   /**
@@ -186,6 +215,7 @@ export class Pipeline {
     batch: JsonRpcMessage[],
     headers: HeaderLookup,
     t0: number,
+    span: RequestSpan | undefined,
   ): Promise<void> {
     if (this.#rejectBatches) throw new SarkError('SARK_BATCH_REJECTED');
     // MCP 2026-07-28 (Transports): batches may not carry requests of that revision.
@@ -194,11 +224,12 @@ export class Pipeline {
         publicDetail: 'JSON-RPC batches may not contain requests for protocol revision 2026-07-28 or later',
       });
     }
-    const identity = this.#deps.resolveIdentity(headers);
+    const identity = this.#identify(headers, span);
     const injected: unknown[] = [];
     const allowed: JsonRpcMessage[] = [];
     const plan: ResponsePlan = new Map();
     const verdicts: Verdict[] = [];
+    const decided: { label: string; msg: McpMessage; outcome: RequestOutcome }[] = [];
     for (const element of batch) {
       const label = methodLabel(element);
       const elementId = 'id' in element ? (element.id ?? null) : null;
@@ -208,13 +239,13 @@ export class Pipeline {
       } catch (err) {
         const e = err instanceof SarkError ? err : new SarkError('SARK_INVALID_REQUEST');
         this.#deps.metrics.errors.labels(e.kind.reason).inc();
-        this.#deps.metrics.requests.labels(label, 'error').inc();
+        this.#deps.metrics.request.done({ method: label, outcome: 'error', t0 });
         if ('method' in element && elementId !== null) injected.push(errorObject(elementId, e, e.data));
         continue;
       }
-      const v = await this.#authorizer.authorize(req, path, msg, identity, headers, t0);
+      const v = await this.#authorizer.authorize(req, path, msg, identity, headers, t0, span);
       verdicts.push(v);
-      this.#count(label, v);
+      decided.push({ label, msg, outcome: v.refusal ? 'deny' : 'allow' });
       if (v.refusal) {
         // Refused notifications and responses get no answer, as JSON-RPC says; they are audited.
         if (msg.kind === 'request') injected.push(errorObject(msg.id, v.refusal, refusalData(v)));
@@ -224,12 +255,14 @@ export class Pipeline {
       if (v.rewrite && msg.id !== null) plan.set(msg.id, v.rewrite);
     }
     let upstream: ForwardResult | SarkError | undefined;
+    let forwardedAt: number | undefined;
     if (allowed.length === 0) {
       if (injected.length === 0) res.writeHead(202).end();
       else sendJson(res, 200, JSON.stringify(injected));
     } else {
+      forwardedAt = performance.now();
       // Headers that name one method or target cannot describe a batch: drop them.
-      upstream = await this.#forward(req, res, null, {
+      upstream = await this.#forward(req, res, null, span, {
         body: JSON.stringify(allowed),
         headers: { 'mcp-method': null, 'mcp-name': null },
         shape: { plan, injected },
@@ -238,48 +271,76 @@ export class Pipeline {
     for (const v of verdicts) {
       this.#deps.recorder.record(auditEvent(this.#serverId, v.refusal ? v.facts : { ...v.facts, upstream }));
     }
+    const failed = upstream instanceof SarkError;
+    for (const d of decided) {
+      const allowed = d.outcome === 'allow';
+      this.#done(d.label, allowed && failed ? 'error' : d.outcome, t0, d.msg, allowed ? forwardedAt : undefined);
+    }
   }
 
-  async #bodiless(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
-    const t0 = performance.now();
+  async #bodiless(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    t0: number,
+    span: RequestSpan | undefined,
+  ): Promise<void> {
     req.resume();
     const headers = req.headersDistinct as HeaderLookup;
     const label = req.method === 'GET' ? 'http:get' : 'http:delete';
     let identity: Identity;
     try {
-      identity = this.#deps.resolveIdentity(headers);
+      identity = this.#identify(headers, span);
     } catch (err) {
-      return this.#fail(res, err, null, label);
+      return this.#fail(req, res, err, null, label, t0, span);
     }
     const pseudo = httpPseudoMessage(HTTP_ACTIONS[req.method!]!, headers, undefined);
-    const v = await this.#authorizer.authorize(req, path, pseudo, identity, headers, t0);
+    const v = await this.#authorizer.authorize(req, path, pseudo, identity, headers, t0, span);
     // Recorded at decision time: a GET stream may stay open for hours.
     this.#deps.recorder.record(auditEvent(this.#serverId, v.facts));
-    this.#count(label, v);
-    if (v.refusal) return this.#refuse(res, v, null, false);
-    await this.#forward(req, res, null, {});
+    if (v.refusal) {
+      this.#refuse(res, v, null, false);
+      return this.#done(label, 'deny', t0, pseudo);
+    }
+    const forwardedAt = performance.now();
+    // A stream is counted when it opens; its length is the session's, not a request's latency.
+    if (req.method === 'GET') this.#done(label, 'allow', t0, pseudo, forwardedAt);
+    const upstream = await this.#forward(req, res, null, span, {});
+    if (req.method !== 'GET') {
+      this.#done(label, upstream instanceof SarkError ? 'error' : 'allow', t0, pseudo, forwardedAt);
+    }
   }
 
   /** Legacy transport: the SSE stream, authorized like the Streamable HTTP GET stream. */
-  async #legacyStream(req: IncomingMessage, res: ServerResponse, path: string, legacy: LegacyTransport): Promise<void> {
-    const t0 = performance.now();
+  async #legacyStream(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    legacy: LegacyTransport,
+    t0: number,
+    span: RequestSpan | undefined,
+  ): Promise<void> {
     req.resume();
     const headers = req.headersDistinct as HeaderLookup;
     let identity: Identity;
     try {
-      identity = this.#deps.resolveIdentity(headers);
+      identity = this.#identify(headers, span);
     } catch (err) {
-      return this.#fail(res, err, null, 'legacy:sse');
+      return this.#fail(req, res, err, null, 'legacy:sse', t0, span);
     }
     const pseudo = httpPseudoMessage('gateway:stream:listen', headers, 'legacy-sse');
-    const v = await this.#authorizer.authorize(req, path, pseudo, identity, headers, t0);
+    const v = await this.#authorizer.authorize(req, path, pseudo, identity, headers, t0, span);
     this.#deps.recorder.record(auditEvent(this.#serverId, v.facts));
-    this.#count('legacy:sse', v);
-    if (v.refusal) return this.#refuse(res, v, null, false);
+    if (v.refusal) {
+      this.#refuse(res, v, null, false);
+      return this.#done('legacy:sse', 'deny', t0, pseudo);
+    }
+    this.#done('legacy:sse', 'allow', t0, pseudo, performance.now());
     try {
       await legacy.openStream(req, res, identity.id);
     } catch (err) {
-      this.#fail(res, err, null, 'upstream');
+      this.#upstreamFailed(err);
+      this.#fail(req, res, err, null, 'upstream', t0, span);
     }
   }
 
@@ -294,8 +355,9 @@ export class Pipeline {
     path: string,
     sessionId: string | null,
     legacy: LegacyTransport,
+    t0: number,
+    span: RequestSpan | undefined,
   ): Promise<void> {
-    const t0 = performance.now();
     const session = sessionId ? legacy.session(sessionId) : undefined;
     if (!session) {
       req.resume();
@@ -316,17 +378,17 @@ export class Pipeline {
     let identity: Identity;
     try {
       msg = classify(parsed, headers, 'legacy-sse');
-      identity = this.#deps.resolveIdentity(headers);
+      identity = this.#identify(headers, span);
       if (identity.id !== session.agentId) {
         throw new SarkError('SARK_UNAUTHENTICATED', { publicDetail: 'the session belongs to another agent' });
       }
     } catch (err) {
-      return this.#fail(res, err, 'id' in parsed ? (parsed.id ?? null) : null, label);
+      return this.#fail(req, res, err, 'id' in parsed ? (parsed.id ?? null) : null, label, t0, span);
     }
-    const v = await this.#authorizer.authorize(req, path, msg, identity, headers, t0);
-    this.#count(label, v);
+    const v = await this.#authorizer.authorize(req, path, msg, identity, headers, t0, span);
     if (v.refusal) {
       this.#deps.recorder.record(auditEvent(this.#serverId, v.facts));
+      this.#done(label, 'deny', t0, msg);
       if (msg.kind !== 'request') return this.#refuse(res, v, null, false);
       legacy.inject(session, errorObject(msg.id, v.refusal, refusalData(v)));
       res.setHeader('x-sark-error', v.refusal.code);
@@ -335,32 +397,69 @@ export class Pipeline {
     }
     if (v.rewrite && msg.id !== null) session.plan.set(msg.id, v.rewrite);
     let upstream: ForwardResult | SarkError;
+    const forwardedAt = performance.now();
     try {
       upstream = await legacy.post(req, res, session, JSON.stringify(v.forward));
+      this.#deps.metrics.request.upstream(upstream);
     } catch (err) {
-      this.#fail(res, err, msg.id, 'upstream');
+      this.#upstreamFailed(err);
+      this.#fail(req, res, err, msg.id, 'upstream', t0, span);
       upstream = err instanceof SarkError ? err : new SarkError('SARK_INTERNAL', { cause: err });
     }
     this.#deps.recorder.record(auditEvent(this.#serverId, { ...v.facts, upstream }));
+    this.#done(label, upstream instanceof SarkError ? 'error' : 'allow', t0, msg, forwardedAt);
   }
 
-  /** Counts a decided message in sark_requests_total by its method label and outcome. */
-  #count(label: string, v: Verdict): void {
-    this.#deps.metrics.requests.labels(label, v.refusal ? 'deny' : 'allow').inc();
+  /** Identity resolution, as the `sark.identity` span when the request is traced. */
+  #identify(headers: HeaderLookup, span: RequestSpan | undefined): Identity {
+    if (!span) return this.#deps.resolveIdentity(headers);
+    const child = span.child('sark.identity');
+    try {
+      const identity = this.#deps.resolveIdentity(headers);
+      child.end({ 'sark.identity.type': identity.type });
+      return identity;
+    } catch (err) {
+      child.end(undefined, err instanceof SarkError ? err.code : 'SARK_INTERNAL');
+      throw err;
+    }
+  }
+
+  /** The request metrics of one message (sark_requests_total and its latencies, tool calls). */
+  #done(label: string, outcome: RequestOutcome, t0: number, msg: McpMessage, forwardedAt?: number): void {
+    this.#deps.metrics.request.done({
+      method: label,
+      outcome,
+      t0,
+      forwardedAt,
+      tool: msg.method === 'tools/call' ? msg.name : undefined,
+      stream: label === 'http:get' || label === 'legacy:sse',
+    });
+  }
+
+  #upstreamFailed(err: unknown): void {
+    const timeout = err instanceof SarkError && err.code === 'SARK_UPSTREAM_TIMEOUT';
+    this.#deps.metrics.request.upstream({ failure: timeout ? 'timeout' : 'unavailable' });
   }
 
   async #forward(
     req: IncomingMessage,
     res: ServerResponse,
     id: JsonRpcId | null,
+    span: RequestSpan | undefined,
     request: UpstreamRequest,
   ): Promise<ForwardResult | SarkError> {
+    // The upstream call as a client span; the MCP server continues the trace from it (W3C traceparent).
+    const call = span?.child(req.method ?? 'POST', { 'url.path': this.#deps.upstream.path }, 'client');
+    if (call) request = { ...request, headers: { ...request.headers, ...propagationHeaders(call) } };
     try {
       const result = await this.#deps.upstream.forward(req, res, request);
-      this.#deps.metrics.upstreamSeconds.labels(String(result.status)).observe(result.headersMs / 1000);
+      this.#deps.metrics.request.upstream(result);
+      call?.end({ 'http.response.status_code': result.status });
       return result;
     } catch (err) {
-      this.#fail(res, err, id, 'upstream');
+      this.#upstreamFailed(err);
+      call?.end(undefined, err instanceof SarkError ? err.code : 'SARK_INTERNAL');
+      this.#fail(req, res, err, id, 'upstream', performance.now(), span);
       return err instanceof SarkError ? err : new SarkError('SARK_INTERNAL', { cause: err });
     }
   }
@@ -378,19 +477,38 @@ export class Pipeline {
     this.#reply(res, status, id, refusal, refusalData(v));
   }
 
-  /** The one mapping from a thrown error to an HTTP answer. */
-  #fail(res: ServerResponse, err: unknown, id: JsonRpcId | null, label: string): void {
+  /**
+   * The one mapping from a thrown error to an HTTP answer. `label` 'upstream'
+   * is an allowed message whose forwarding failed: its caller counts it.
+   */
+  #fail(
+    req: IncomingMessage,
+    res: ServerResponse,
+    err: unknown,
+    id: JsonRpcId | null,
+    label: string,
+    t0: number,
+    span: RequestSpan | undefined,
+  ): void {
     const sark =
       err instanceof SarkError ? err : new SarkError('SARK_INTERNAL', { detail: (err as Error)?.message, cause: err });
     this.#deps.metrics.errors.labels(sark.kind.reason).inc();
-    this.#deps.metrics.requests.labels(label, 'error').inc();
+    if (label !== 'upstream') this.#deps.metrics.request.done({ method: label, outcome: 'error', t0 });
     if (sark.code === 'SARK_INTERNAL') {
       this.#deps.logger.error(
-        { code: sark.code, detail: sark.message, stack: (err as Error)?.stack },
+        {
+          ...requestFields(undefined, traceIdOf(span, req.headers)),
+          code: sark.code,
+          detail: sark.message,
+          stack: (err as Error)?.stack,
+        },
         'unexpected error on the request path',
       );
     } else if (this.#deps.logger.isLevelEnabled('debug')) {
-      this.#deps.logger.debug({ code: sark.code, detail: sark.message }, 'request refused');
+      this.#deps.logger.debug(
+        { ...requestFields(undefined, traceIdOf(span, req.headers)), code: sark.code, detail: sark.message },
+        'request refused',
+      );
     }
     if (!res.headersSent) {
       if (sark.code === 'SARK_BODY_TOO_LARGE') res.setHeader('connection', 'close');
@@ -407,4 +525,9 @@ export class Pipeline {
     res.setHeader('x-sark-error', err.code);
     sendJson(res, status, errorResponse(id, err.kind.rpcCode, err.safeMessage, data));
   }
+}
+
+/** The tool name of a tools/call, for the span (traces may carry names; metrics get the bounded label). */
+function toolOf(msg: McpMessage): string | undefined {
+  return msg.method === 'tools/call' ? msg.name : undefined;
 }

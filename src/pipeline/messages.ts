@@ -17,27 +17,6 @@ import {
 import { errorResponse, type JsonRpcId, type JsonRpcMessage } from '../mcp/jsonrpc.ts';
 
 export const JSON_CONTENT_TYPE = /^application\/json\s*(;|$)/i;
-const KNOWN_METHOD_LABELS = new Set([
-  'initialize',
-  'server/discover',
-  'ping',
-  'tools/call',
-  'tools/list',
-  'resources/read',
-  'resources/list',
-  'resources/templates/list',
-  'resources/subscribe',
-  'resources/unsubscribe',
-  'subscriptions/listen',
-  'prompts/get',
-  'prompts/list',
-  'completion/complete',
-  'logging/setLevel',
-  'notifications/initialized',
-  'notifications/cancelled',
-  'notifications/progress',
-  'notifications/roots/list_changed',
-]);
 export const MODERN = new Set<string>(PROTOCOL_VERSIONS_2026);
 
 export function sendJson(res: ServerResponse, status: number, body: string): void {
@@ -119,11 +98,8 @@ export function errorObject(id: JsonRpcId | null, err: SarkError, data: unknown)
   return JSON.parse(errorResponse(id, err.kind.rpcCode, err.safeMessage, data));
 }
 
-export function methodLabel(m: unknown): string {
-  const method = (m as { method?: unknown }).method;
-  if (typeof method !== 'string') return 'response';
-  return KNOWN_METHOD_LABELS.has(method) ? method : 'other';
-}
+/** The bounded `method` metric label (one list, in observe/labels.ts). */
+export { methodLabel } from '../observe/labels.ts';
 
 export function denyText(reasons: readonly { code: string; message?: string }[]): string | undefined {
   const first = reasons[0];
