@@ -132,7 +132,9 @@ async function main() {
             if (audit) {
               await new Promise((r) => setTimeout(r, 500)); // requests still in flight when autocannon stopped
               const metrics = await (await fetch(`${sark.adminUrl}/metrics`)).text();
-              queued = Number(/^sark_audit_events_queued_total\{sink="clickhouse"\} (\d+)/m.exec(metrics)?.[1] ?? -1);
+              queued = Number(
+                /^sark_audit_events_queued_total\{sink="clickhouse"(?:,[^}]*)?\} (\d+)/m.exec(metrics)?.[1] ?? -1,
+              );
             }
           } finally {
             await sark.stop(); // SIGTERM: the audit queue is flushed within its grace period

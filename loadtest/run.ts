@@ -59,7 +59,9 @@ const hitRatios: Record<string, number | null> = {};
 async function cacheLookups(adminUrl: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${adminUrl}/metrics`)).text();
   const out: Record<string, number> = {};
-  for (const m of text.matchAll(/^sark_decision_cache_lookups_total\{level="(\w+)",result="(\w+)"\} (\S+)$/gm)) {
+  for (const m of text.matchAll(
+    /^sark_decision_cache_lookups_total\{level="(\w+)",result="(\w+)"(?:,[^}]*)?\} (\S+)$/gm,
+  )) {
     out[`${m[1]}_${m[2]}`] = Number(m[3]);
   }
   return out;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs and is missing: OPA (built once per
-# machine from the Go module proxy into a stable cache path), Redis and
-# ClickHouse (Debian packages). Idempotent; fast when everything is present.
+# Installs what the test suite needs and is missing: OPA and promtool (built
+# once per machine from the Go module proxy into a stable cache path), Redis
+# and ClickHouse (Debian packages). Idempotent; fast when everything is present.
 set -euo pipefail
 
 OPA_VERSION="${SARK_OPA_VERSION:-v1.22.2}"
@@ -21,6 +21,35 @@ if [ ! -x "$OPA_DIR/opa" ]; then
   say "building OPA $OPA_VERSION into $OPA_DIR (once per machine, about a minute)"
   mkdir -p "$OPA_DIR"
   (cd / && GOBIN="$OPA_DIR" GOFLAGS=-mod=mod go install "github.com/open-policy-agent/opa@$OPA_VERSION")
+fi
+
+# promtool checks and unit-tests the alert rules in deploy/prometheus
+# (test/unit/deploy/prometheus-rules.test.ts). Built with -tags remove_all_sd:
+# promtool, for the alert rules' checks and unit tests (deploy/prometheus).
+# By default it is taken from Debian's prometheus package (2.42, ~1 s: the
+# package is downloaded, not installed, and only promtool is unpacked); built
+# from the Go module proxy it took 17 minutes cold on this kind of machine
+# (SARK_PROMTOOL_VERSION=v0.316.0 still does that, with -tags remove_all_sd:
+# the service-discovery plugins are only for `check service-discovery`).
+PROMTOOL_VERSION="${SARK_PROMTOOL_VERSION:-debian}"
+PROMTOOL_DIR="$TOOLS_DIR/promtool-$PROMTOOL_VERSION"
+if [ ! -x "$PROMTOOL_DIR/promtool" ] && [ -z "${SARK_PROMTOOL_BIN:-}" ]; then
+  mkdir -p "$PROMTOOL_DIR"
+  started=$(date +%s)
+  if [ "$PROMTOOL_VERSION" = debian ]; then
+    say "unpacking promtool from Debian's prometheus package into $PROMTOOL_DIR"
+    deb="$(mktemp -d)"
+    (cd "$deb" && apt-get download prometheus >/dev/null 2>&1 || { as_root apt-get update -qq && apt-get download prometheus >/dev/null; })
+    dpkg-deb --fsys-tarfile "$deb"/prometheus_*.deb | tar -x -C "$deb" ./usr/bin/promtool
+    mv "$deb/usr/bin/promtool" "$PROMTOOL_DIR/promtool"
+    rm -rf "$deb"
+  else
+    command -v go >/dev/null || { say "Go is required to build promtool ($PROMTOOL_VERSION)"; exit 1; }
+    say "building promtool $PROMTOOL_VERSION into $PROMTOOL_DIR (once per machine, several minutes)"
+    (cd / && GOBIN="$PROMTOOL_DIR" GOFLAGS=-mod=mod go install -tags remove_all_sd -ldflags='-s -w' \
+      "github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_VERSION")
+  fi
+  say "promtool ready in $(( $(date +%s) - started )) s"
 fi
 
 # Regal is optional: the Go module proxy here refuses every Regal version (403),
@@ -126,4 +155,4 @@ if [ "${#missing[@]}" -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 # The packages' own daemons are not used: tests start private instances.
-say "ready: opa $("$OPA_DIR/opa" version | head -1 | cut -d' ' -f2), $(redis-server --version | cut -d' ' -f3), clickhouse $(ls /usr/sbin/clickhouse-server >/dev/null && echo present), kube-apiserver $KUBE_VERSION, helm $HELM_VERSION, $(iptables --version)"
+say "ready: opa $("$OPA_DIR/opa" version | head -1 | cut -d' ' -f2), promtool $PROMTOOL_VERSION, $(redis-server --version | cut -d' ' -f3), clickhouse $(ls /usr/sbin/clickhouse-server >/dev/null && echo present), kube-apiserver $KUBE_VERSION, helm $HELM_VERSION, $(iptables --version)"

@@ -21,8 +21,11 @@ import { createPassthrough } from './listen/passthrough.ts';
 import { Router } from './listen/router.ts';
 import { closeServer, connectionLimits, listen } from './listen/server.ts';
 import { StreamableHttpAdapter } from './listen/streamable-http.ts';
+import { trackConnections } from './observe/connections.ts';
 import { createLogger, type Logger } from './observe/logger.ts';
+import { createLogLevelControl, type LogLevelControl } from './observe/loglevel.ts';
 import { createMetrics, type SarkMetrics } from './observe/metrics.ts';
+import { createTracer } from './observe/tracing.ts';
 import { assemblePipeline } from './pipeline/assemble.ts';
 import type { AuditRecorder } from './record/audit.ts';
 import type { AuditReader } from './record/audit-query.ts';
@@ -38,6 +41,8 @@ export interface Sidecar {
   readonly engine: PolicyEngine['name'];
   readonly demo: BundledDemo | undefined;
   readonly metrics: SarkMetrics;
+  /** The log level at run time (PUT /loglevel, SIGUSR2). */
+  readonly logLevel: LogLevelControl;
   close(): Promise<void>;
 }
 
@@ -45,7 +50,27 @@ export async function startSidecar(
   config: SarkConfig,
   logger: Logger = createLogger(config.logLevel),
 ): Promise<Sidecar> {
-  const metrics = createMetrics();
+  const metrics = createMetrics({
+    serverId: config.serverId,
+    toolNames: config.metricsToolNames,
+    maxToolLabels: config.metricsMaxToolLabels,
+    reasonCodes: config.metricsReasonCodes,
+  });
+  const logLevel = createLogLevelControl(logger);
+  // Off (and the OTLP module not even loaded) unless an endpoint is configured.
+  const tracer = await createTracer(
+    {
+      endpoint: config.tracingOtlpEndpoint,
+      serviceName: config.tracingServiceName,
+      serverId: config.serverId,
+      sampleRatio: config.tracingSampleRatio,
+      maxQueueSpans: 2048,
+      maxBatchSpans: 512,
+      exportIntervalMs: 2000,
+      exportTimeoutMs: 10_000,
+    },
+    { metrics: metrics.runtime, logger },
+  );
   // First: an audit destination that cannot be written stops start-up before anything is listening.
   const recorder: AuditRecorder = await createAuditRecorder(config, metrics.audit, logger);
   const identity = createIdentityStage(config, logger);
@@ -81,8 +106,10 @@ export async function startSidecar(
     timeoutMs: config.upstreamTimeoutMs,
   });
   const auditReader = config.apiListen && config.auditClickhouseUrl ? await auditReaderOf(config) : undefined;
-  const { pipeline, bodyOptions } = assemblePipeline({
+  if (legacy) metrics.runtime.countSessions('legacy_sse', () => legacy.sessionCount);
+  const { pipeline, bodyOptions, bindings } = assemblePipeline({
     config,
+    tracer,
     identity,
     policy,
     upstream,
@@ -92,6 +119,7 @@ export async function startSidecar(
     metrics,
     logger,
   });
+  metrics.runtime.countSessions('streamable_http', () => bindings.count('session'));
   const flow = (intake: Parameters<typeof pipeline.run>[0]) => pipeline.run(intake);
   const router = new Router({
     serverId: config.serverId,
@@ -125,6 +153,8 @@ export async function startSidecar(
     await auditReader?.close();
     await demo?.close();
     identity.close();
+    await tracer.close();
+    logLevel.close();
   };
   try {
     const data = await listen(config.listen, router.handle, {
@@ -133,6 +163,7 @@ export async function startSidecar(
       metrics: metrics.listener,
     });
     servers.push(data.server);
+    trackConnections(data.server, metrics.runtime, 'data');
     if (passthrough) {
       // Other Upgrade requests (h2c, a WebSocket to /mcp) stay requests for the pipeline.
       (data.server as { shouldUpgradeCallback?: typeof passthrough.shouldUpgrade }).shouldUpgradeCallback =
@@ -151,13 +182,17 @@ export async function startSidecar(
           { name: 'api', limits: connectionLimits(config, 'data'), metrics: metrics.listener },
         )
       : undefined;
-    if (api) servers.push(api.server);
-    const admin = await listen(config.adminListen, createAdminHandler({ metrics, probePolicy: () => engine.probe() }), {
-      name: 'admin',
-      limits: connectionLimits(config, 'admin'),
-      metrics: metrics.listener,
-    });
+    if (api) {
+      servers.push(api.server);
+      trackConnections(api.server, metrics.runtime, 'api');
+    }
+    const admin = await listen(
+      config.adminListen,
+      createAdminHandler({ metrics, probePolicy: () => policy.health.probe(), logLevel }),
+      { name: 'admin', limits: connectionLimits(config, 'admin'), metrics: metrics.listener },
+    );
     servers.push(admin.server);
+    trackConnections(admin.server, metrics.runtime, 'admin');
     logger.info(
       {
         data: data.url,
@@ -179,6 +214,7 @@ export async function startSidecar(
       engine: engine.name,
       demo,
       metrics,
+      logLevel,
       close: closeAll,
     };
   } catch (err) {

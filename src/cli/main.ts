@@ -72,6 +72,8 @@ async function serve(argv: string[]): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // Debug logs for one pod without a restart; the same signal goes back (also: PUT /loglevel on the admin port).
+  process.on('SIGUSR2', () => sidecar.logLevel.toggleDebug());
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 
-export type FieldType = 'string' | 'integer' | 'boolean' | 'url' | 'address' | 'enum' | 'path';
+export type FieldType = 'string' | 'integer' | 'number' | 'boolean' | 'url' | 'address' | 'enum' | 'path' | 'list';
 
 export interface FieldSpec<K extends string = string, T extends z.ZodType = z.ZodType> {
   readonly key: K;
@@ -72,6 +72,17 @@ export function int(min: number, max: number) {
     .min(min, `expected an integer >= ${min}`)
     .max(max, `expected an integer <= ${max}`);
 }
+
+/** Comma-separated names (tool names, reason codes): trimmed, empty items dropped. */
+const nameList = z
+  .string()
+  .regex(/^[\x21-\x7e]{1,128}(\s*,\s*[\x21-\x7e]{1,128})*$/, 'expected names separated by commas')
+  .transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
 
 export const bool = z
   .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
@@ -964,6 +975,69 @@ export const fields = [
     z.string().min(1).optional(),
     'Datadog ddtags for audit logs, e.g. env:prod,team:security.',
     '(none)',
+  ),
+  // Observability (docs/observability.md).
+  field(
+    'policyProbeIntervalMs',
+    'policy-probe-interval-ms',
+    'integer',
+    int(0, 3_600_000).default(5_000),
+    'How often the policy engine is probed while no decision reaches it, in ms (sark_policy_engine_up, which decisions feed too). 0: decisions only.',
+  ),
+  field(
+    'metricsToolNames',
+    'metrics-tool-names',
+    'list',
+    nameList.optional(),
+    'Comma-separated tool names that always get their own `tool` label on the tool metrics; unknown names count as `other`.',
+    '(none)',
+  ),
+  field(
+    'metricsToolCatalogPath',
+    'metrics-tool-catalog-path',
+    'string',
+    z
+      .string()
+      .regex(/^([A-Za-z_][A-Za-z0-9_]*(\/[A-Za-z_][A-Za-z0-9_]*)*)?$/, 'expected a slash-separated data path or empty')
+      .default('sark/tools'),
+    "Policy data path whose `<serverId>` document's keys are this server's tools; they get their own `tool` label (read at start-up and every minute). Empty: configured names only.",
+  ),
+  field(
+    'metricsMaxToolLabels',
+    'metrics-max-tool-labels',
+    'integer',
+    int(0, 10_000).default(200),
+    'Most tool names that get their own `tool` label (configured names first); past it, tools count as `other`.',
+  ),
+  field(
+    'metricsReasonCodes',
+    'metrics-reason-codes',
+    'list',
+    nameList.optional(),
+    "Comma-separated policy reason codes, beyond the catalogue's and the bundled policy's, that get their own `reason` label; unknown codes count as `other`.",
+    '(none)',
+  ),
+  field(
+    'tracingOtlpEndpoint',
+    'tracing-otlp-endpoint',
+    'url',
+    httpUrl.optional(),
+    'OTLP/HTTP (JSON) traces endpoint, e.g. http://otel-collector:4318/v1/traces. Set: a span per request (identity, policy, upstream), W3C traceparent continued and propagated. Unset: tracing off, at no cost.',
+    '(tracing off)',
+  ),
+  field(
+    'tracingSampleRatio',
+    'tracing-sample-ratio',
+    'number',
+    z.coerce.number({ message: 'expected a number' }).min(0, 'expected 0..1').max(1, 'expected 0..1').default(1),
+    "Share of new traces that are recorded, 0..1; a client's traceparent decides for its own trace (parent-based).",
+  ),
+  field(
+    'tracingServiceName',
+    'tracing-service-name',
+    'string',
+    z.string().min(1).max(128).default('sark'),
+    'service.name of the spans SARK exports.',
   ),
   field(
     'logLevel',

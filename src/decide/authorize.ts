@@ -15,7 +15,8 @@ import type { Identity } from '../identity/identity.ts';
 import type { RequestMeta } from '../listen/intake.ts';
 import type { McpMessage } from '../mcp/classify.ts';
 import type { JsonRpcMessage } from '../mcp/jsonrpc.ts';
-import type { Logger } from '../observe/logger.ts';
+import { type Logger, requestFields } from '../observe/logger.ts';
+import { type RequestSpan, traceIdOf } from '../observe/tracing.ts';
 import { type BindingKind, type Bindings, principalOf } from './bindings.ts';
 import type { Decision } from './decision.ts';
 import type { Decide } from './engine.ts';
@@ -56,6 +57,8 @@ export interface Caller {
   readonly identity: Identity;
   readonly principal: string;
   readonly meta: RequestMeta;
+  /** The request's trace span: the policy call is its child (and OPA gets its traceparent). */
+  readonly span?: RequestSpan | undefined;
 }
 
 export interface AuthorizerOptions {
@@ -67,8 +70,6 @@ export interface AuthorizerOptions {
   /** Policy decisions one message may run at once (subscription URIs, listed items). */
   readonly concurrency: number;
   readonly logger: Logger;
-  /** Counts every decision, the implied ones included (sark_decisions_total). */
-  readonly countDecision: (decision: Decision) => void;
 }
 
 const NONE: readonly ImpliedDecision[] = Object.freeze([]);
@@ -79,8 +80,8 @@ const LIST_ITEMS: Readonly<Record<string, ItemList>> = {
 };
 const HIDDEN = Symbol('hidden');
 
-export function callerOf(identity: Identity, meta: RequestMeta): Caller {
-  return { identity, principal: principalOf(identity), meta };
+export function callerOf(identity: Identity, meta: RequestMeta, span?: RequestSpan): Caller {
+  return { identity, principal: principalOf(identity), meta, span };
 }
 
 export class Authorizer {
@@ -115,11 +116,10 @@ export class Authorizer {
 
     const input = buildInput(caller.meta.serverId, msg, caller.identity, caller.meta);
     const started = performance.now();
-    const decision = await this.#o.decide(input);
+    const decision = await this.#o.decide(input, caller.span);
     const policyMs = performance.now() - started;
-    this.#o.countDecision(decision);
     if (!decision.allow) {
-      if (decision.failure) this.logPolicyFailure(decision.failure);
+      if (decision.failure) this.logPolicyFailure(decision.failure, caller);
       return {
         decision,
         policyMs,
@@ -149,7 +149,7 @@ export class Authorizer {
     } catch (err) {
       const refusal =
         err instanceof SarkError ? err : new SarkError('SARK_POLICY_MALFORMED', { detail: String(err), cause: err });
-      this.logPolicyFailure(refusal);
+      this.logPolicyFailure(refusal, caller);
       return { ...refused(decision, policyMs, refusal), implied };
     }
   }
@@ -224,14 +224,16 @@ export class Authorizer {
   ): Promise<{ implied: ImpliedDecision[]; refusal: SarkError | undefined }> {
     const implied = await mapLimit(messages, this.#o.concurrency, async (m) => {
       const started = performance.now();
-      const decision = await this.#o.decide(buildInput(caller.meta.serverId, m, caller.identity, caller.meta));
-      this.#o.countDecision(decision);
+      const decision = await this.#o.decide(
+        buildInput(caller.meta.serverId, m, caller.identity, caller.meta),
+        caller.span,
+      );
       return { msg: m, decision, policyMs: performance.now() - started };
     });
     const refusedOne = implied.find((d) => !d.decision.allow);
     if (!refusedOne) return { implied, refusal: undefined };
     const d = refusedOne.decision;
-    if (d.failure) this.logPolicyFailure(d.failure);
+    if (d.failure) this.logPolicyFailure(d.failure, caller);
     const what = refusedOne.msg.method === 'prompts/get' ? 'a prompt' : 'a resource';
     const refusal =
       d.failure ??
@@ -295,7 +297,7 @@ export class Authorizer {
       list === 'prompts'
         ? impliedMessage(listing, 'prompts/get', 'gateway:prompt:get', target)
         : impliedMessage(listing, 'resources/read', 'gateway:resource:read', target);
-    const d = await this.#o.decide(buildInput(caller.meta.serverId, m, caller.identity, caller.meta));
+    const d = await this.#o.decide(buildInput(caller.meta.serverId, m, caller.identity, caller.meta), caller.span);
     return d.allow;
   }
 
@@ -303,14 +305,19 @@ export class Authorizer {
    * A policy outage denies every request: log the first failure and then at
    * most one line a second with the count suppressed, not one per request.
    */
-  logPolicyFailure(failure: SarkError): void {
+  logPolicyFailure(failure: SarkError, caller: Caller): void {
     const now = Date.now();
     if (now - this.#lastFailureLogMs < 1000) {
       this.#suppressedFailures++;
       return;
     }
     this.#o.logger.warn(
-      { code: failure.code, detail: failure.message, suppressed: this.#suppressedFailures },
+      {
+        ...requestFields(caller.meta.requestId, traceIdOf(caller.span, { traceparent: caller.meta.traceparent })),
+        code: failure.code,
+        detail: failure.message,
+        suppressed: this.#suppressedFailures,
+      },
       'no valid policy decision: request denied (fail-closed)',
     );
     this.#lastFailureLogMs = now;

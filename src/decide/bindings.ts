@@ -68,6 +68,14 @@ export class Bindings {
     return this.#local.size;
   }
 
+  /** Live bindings of one kind held here (read at a metrics scrape, never on the request path). */
+  count(kind: BindingKind): number {
+    const prefix = `${kind}:`;
+    let n = 0;
+    for (const key of this.#local.keys()) if (key.startsWith(prefix)) n++;
+    return n;
+  }
+
   bind(kind: BindingKind, id: string, principal: string, answer?: readonly Obligation[]): void {
     const ttl = this.#ttlMs[kind];
     const filtered = answer !== undefined && answer.length > 0;

@@ -13,7 +13,7 @@ import CircuitBreaker from 'opossum';
 import { SarkError } from '../errors.ts';
 import type { Logger } from '../observe/logger.ts';
 import type { DecideMetrics } from '../observe/metrics.ts';
-import type { PolicyEngine } from './engine.ts';
+import type { EngineCallContext, PolicyEngine } from './engine.ts';
 import type { PolicyInput } from './input.ts';
 
 export interface PolicyBreakerOptions {
@@ -45,7 +45,7 @@ export function createPolicyBreaker(
   }
   if (options.errorPercent > 100) throw new TypeError('breaker option errorPercent must be <= 100');
 
-  const breaker = new CircuitBreaker((input: PolicyInput) => engine.evaluate(input), {
+  const breaker = new CircuitBreaker((input: PolicyInput, trace?: EngineCallContext) => engine.evaluate(input, trace), {
     timeout: false,
     // opossum opens when the rate is strictly above the threshold; 100 % would never open.
     errorThresholdPercentage: Math.min(options.errorPercent, 99.999),
@@ -75,9 +75,9 @@ export function createPolicyBreaker(
   breaker.on('close', () => enter('closed'));
   breaker.on('reject', () => metrics.breakerRejections.inc());
 
-  async function evaluate(input: PolicyInput): Promise<unknown> {
+  async function evaluate(input: PolicyInput, trace?: EngineCallContext): Promise<unknown> {
     try {
-      return await breaker.fire(input);
+      return await breaker.fire(input, trace);
     } catch (err) {
       if ((err as { code?: string }).code === 'EOPENBREAKER') {
         throw new SarkError('SARK_POLICY_CIRCUIT_OPEN', { detail: `${engine.name} breaker is ${state}` });
@@ -90,6 +90,7 @@ export function createPolicyBreaker(
     name: engine.name,
     evaluate,
     probe: () => engine.probe(),
+    ...(engine.data ? { data: engine.data.bind(engine) } : {}),
     get state() {
       return state;
     },

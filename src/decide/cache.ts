@@ -22,7 +22,7 @@ import { SarkError } from '../errors.ts';
 import type { DecideMetrics } from '../observe/metrics.ts';
 import { argumentsKey, baseKey, cacheDirective, type TtlCaps } from './cache-key.ts';
 import { toDecision } from './decision.ts';
-import type { Lookup, PolicyEngine } from './engine.ts';
+import type { EngineCallContext, Lookup, PolicyEngine } from './engine.ts';
 import type { PolicyInput } from './input.ts';
 import { BoundedLru } from './lru.ts';
 import type { RedisLink } from './redis.ts';
@@ -49,8 +49,8 @@ interface Stored {
 const UNAVAILABLE = new Set(['SARK_POLICY_TIMEOUT', 'SARK_POLICY_UNAVAILABLE', 'SARK_POLICY_CIRCUIT_OPEN']);
 
 export interface DecisionCache extends PolicyEngine {
-  /** `evaluate`, telling whether the answer came from the cache (for the audit's cache_hit). */
-  lookup(input: PolicyInput): Promise<Lookup>;
+  /** `evaluate`, telling whether and which cache level answered (the audit's cache_hit, the latency's level). */
+  lookup(input: PolicyInput, trace?: EngineCallContext): Promise<Lookup>;
   /** Empties the in-process level (the revision change does it on its own). */
   clear(): void;
 }
@@ -140,22 +140,29 @@ export function createDecisionCache(
     });
   }
 
-  async function miss(input: PolicyInput, rev: string, base: string, full: string, now: number): Promise<Lookup> {
+  async function miss(
+    input: PolicyInput,
+    rev: string,
+    base: string,
+    full: string,
+    now: number,
+    trace: EngineCallContext | undefined,
+  ): Promise<Lookup> {
     const remote = await fromL2(base, full, now);
     if (remote) {
       lookups.l2Hit.inc();
-      return { value: remote, hit: true };
+      return { value: remote, hit: true, level: 'l2' };
     }
     if (redis) lookups.l2Miss.inc();
     let result: unknown;
     try {
-      result = await engine.evaluate(input);
+      result = await engine.evaluate(input, trace);
     } catch (err) {
       if (keepMs > 0 && err instanceof SarkError && UNAVAILABLE.has(err.code)) {
         const stale = fromL1(base, full, Date.now(), false);
         if (stale) {
           lookups.stale.inc();
-          return { value: stale, hit: true };
+          return { value: stale, hit: true, level: 'stale' };
         }
       }
       throw err;
@@ -163,11 +170,11 @@ export function createDecisionCache(
     // A revision change while the engine answered: the answer may belong to
     // either revision, so it is not stored (the next request asks again).
     if (revision.current === rev) store(base, full, result, Date.now());
-    return { value: result, hit: false };
+    return { value: result, hit: false, level: 'none' };
   }
 
-  // Concurrent misses share the leader's answer, and its hit flag with it.
-  async function lookup(input: PolicyInput): Promise<Lookup> {
+  // Concurrent misses share the leader's answer, and its hit flag with it; their level is `coalesced`.
+  async function lookup(input: PolicyInput, trace?: EngineCallContext): Promise<Lookup> {
     const now = Date.now();
     const rev = revision.current;
     const base = baseKey(rev, input);
@@ -175,15 +182,16 @@ export function createDecisionCache(
     const cached = fromL1(base, full, now, true);
     if (cached) {
       lookups.l1Hit.inc();
-      return { value: cached, hit: true };
+      return { value: cached, hit: true, level: 'l1' };
     }
     const inflight = flights.get(full);
     if (inflight) {
       lookups.l1Coalesced.inc();
-      return inflight;
+      const shared = await inflight;
+      return { value: shared.value, hit: shared.hit, level: 'coalesced' };
     }
     lookups.l1Miss.inc();
-    const flight = miss(input, rev, base, full, now);
+    const flight = miss(input, rev, base, full, now, trace);
     flights.set(full, flight);
     try {
       return await flight;
@@ -195,8 +203,9 @@ export function createDecisionCache(
   return {
     name: engine.name,
     lookup,
-    evaluate: async (input) => (await lookup(input)).value,
+    evaluate: async (input, trace) => (await lookup(input, trace)).value,
     probe: () => engine.probe(),
+    ...(engine.data ? { data: engine.data.bind(engine) } : {}),
     clear() {
       l1.clear();
       metrics.cacheEntries.set(0);

@@ -6,7 +6,7 @@
  */
 import { Pool, errors as undiciErrors } from 'undici';
 import { SarkError } from '../errors.ts';
-import type { PolicyEngine } from './engine.ts';
+import type { EngineCallContext, PolicyEngine } from './engine.ts';
 import type { PolicyInput } from './input.ts';
 
 export interface OpaClientOptions {
@@ -28,7 +28,7 @@ export function createOpaEngine(options: OpaClientOptions): PolicyEngine {
   const timeoutMs = options.timeoutMs;
   const headers = { 'content-type': 'application/json', accept: 'application/json' };
 
-  async function evaluate(input: PolicyInput): Promise<unknown> {
+  async function evaluate(input: PolicyInput, trace?: EngineCallContext): Promise<unknown> {
     const signal = AbortSignal.timeout(timeoutMs);
     let status: number;
     let text: string;
@@ -36,7 +36,8 @@ export function createOpaEngine(options: OpaClientOptions): PolicyEngine {
       const res = await pool.request({
         path: dataPath,
         method: 'POST',
-        headers,
+        // W3C traceparent when the request is traced, so OPA's own spans (distributed_tracing) join the trace.
+        headers: trace ? { ...headers, ...trace } : headers,
         body: `{"input":${JSON.stringify(input)}}`,
         signal,
       });
@@ -84,10 +85,30 @@ export function createOpaEngine(options: OpaClientOptions): PolicyEngine {
     }
   }
 
+  /** GET /v1/data/<path>: a data document (e.g. the tool catalogue for metric labels); undefined on any failure. */
+  async function data(path: string): Promise<unknown> {
+    try {
+      const res = await pool.request({
+        path: `${prefix}/v1/data/${path}`,
+        method: 'GET',
+        headers: { accept: 'application/json' },
+        signal: AbortSignal.timeout(Math.max(timeoutMs, 1000)),
+      });
+      if (res.statusCode !== 200) {
+        await res.body.dump();
+        return undefined;
+      }
+      return ((await res.body.json()) as { result?: unknown }).result;
+    } catch {
+      return undefined;
+    }
+  }
+
   return {
     name: 'opa',
     evaluate,
     probe,
+    data,
     close: () => pool.close(),
   };
 }

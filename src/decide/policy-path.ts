@@ -3,23 +3,29 @@
  *
  *   engine (OPA client or WASM) → breaker (OPA only) → decision cache → createDecide
  *
- * plus the rate limiter the pipeline applies after an allow, and the Redis
- * link both share. Built once at start-up; bad options throw here.
+ * plus the rate limiter the pipeline applies after an allow, the Redis link
+ * both share, the engine's health (sark_policy_engine_up, /readyz) and the
+ * tool catalogue that bounds the `tool` metric label. Built once at start-up;
+ * bad options throw here.
  */
 import type { SarkConfig } from '../config/schema.ts';
 import type { Logger } from '../observe/logger.ts';
 import type { SarkMetrics } from '../observe/metrics.ts';
 import { createDecisionCache, type DecisionCache } from './cache.ts';
 import { createDecide, type Decide, type PolicyEngine } from './engine.ts';
+import { createEngineHealth, type EngineHealth } from './engine-health.ts';
 import { createRateLimit, type RateLimit } from './rate-limit.ts';
 import type { RedisLink } from './redis.ts';
 import { createPolicyRevision } from './revision.ts';
+import { followToolCatalogue } from './tool-catalogue.ts';
 
 export interface PolicyPath {
   readonly decide: Decide;
   readonly rateLimit: RateLimit;
   /** The Redis link the cache and rate limits share (undefined without Redis), for the session bindings too. */
   readonly redis: RedisLink | undefined;
+  /** Whether the engine answers decisions; `probe()` for /readyz. */
+  readonly health: EngineHealth;
   /** Closes the breaker, cache, Redis link and the engine itself. */
   close(): Promise<void>;
 }
@@ -99,11 +105,18 @@ export async function createPolicyPath(
     lookup = cache.lookup;
   }
 
+  const health = createEngineHealth(engine, { probeIntervalMs: config.policyProbeIntervalMs }, metrics.policyUp);
+  const catalogue = followToolCatalogue(engine, config.metricsToolCatalogPath, config.serverId, metrics.tools, logger);
+  await catalogue.refresh();
+
   return {
-    decide: createDecide(cached, metrics, { lookup, revision: label }),
+    decide: createDecide(cached, metrics, { lookup, revision: label, health }),
     rateLimit: createRateLimit(redis, m),
     redis,
+    health,
     async close() {
+      health.close();
+      catalogue.close();
       revision.close();
       await cached.close();
       await redis?.close();

@@ -60,6 +60,14 @@ export async function createWasmEngine(options: {
       return results[0]?.result;
     },
     probe: async () => true,
+    async data(path: string): Promise<unknown> {
+      let node: unknown = data;
+      for (const part of path.split('/')) {
+        if (node === null || typeof node !== 'object') return undefined;
+        node = (node as Record<string, unknown>)[part];
+      }
+      return node;
+    },
     close: async () => {},
   };
 }

@@ -72,6 +72,11 @@ export class LegacyTransport {
     return this.#sessions.get(id);
   }
 
+  /** Sessions open now (sark_sessions_open{transport="legacy_sse"}). */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
   /** Opens the upstream stream and relays it to `res` until either side ends. */
   async openStream(req: IncomingMessage, res: ServerResponse, plan: AnswerPlan): Promise<ForwardResult> {
     const abort = new AbortController();

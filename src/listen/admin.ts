@@ -1,21 +1,29 @@
 /**
  * The admin listener's routes: /healthz (the process is up), /readyz (ready
  * only while the policy engine answers; a sidecar that cannot decide must not
- * receive traffic) and /metrics (Prometheus text format).
+ * receive traffic), /metrics (Prometheus text format) and /loglevel (read
+ * or change the log level at run time, observe/loglevel.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { LogLevelControl } from '../observe/loglevel.ts';
 import type { SarkMetrics } from '../observe/metrics.ts';
 
 export interface AdminDeps {
   metrics: SarkMetrics;
   /** True while the policy engine answers. */
   probePolicy: () => Promise<boolean>;
+  /** GET/PUT /loglevel; absent: 404. */
+  logLevel?: LogLevelControl | undefined;
 }
 
 export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const { metrics, probePolicy } = deps;
+  const { metrics, probePolicy, logLevel } = deps;
   return function admin(req, res) {
     const path = (req.url ?? '/').split('?')[0];
+    if (path === '/loglevel' && logLevel) {
+      logLevel.handle(req, res);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
@@ -25,9 +33,9 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
         send(res, 200, { status: 'ok' });
         return;
       case '/readyz':
+        // The probe's outcome feeds sark_policy_engine_up through the engine's health, not here.
         probePolicy().then(
           (up) => {
-            metrics.policyUp.set(up ? 1 : 0);
             send(res, up ? 200 : 503, up ? { status: 'ready' } : { status: 'not ready', reason: 'policy_unavailable' });
           },
           () => send(res, 503, { status: 'not ready', reason: 'policy_unavailable' }),

@@ -17,9 +17,10 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SarkError } from '../errors.ts';
-import { classify, type HeaderLookup, type McpMessage, methodLabel, PROTOCOL_VERSIONS_2026 } from '../mcp/classify.ts';
+import { classify, type HeaderLookup, type McpMessage, PROTOCOL_VERSIONS_2026 } from '../mcp/classify.ts';
 import { type JsonRpcMessage, parseBody } from '../mcp/jsonrpc.ts';
 import type { JsonLimits } from '../mcp/strict-json.ts';
+import { methodLabel } from '../observe/labels.ts';
 import { decodeBody, readBody } from './body.ts';
 import type { Intake, IntakeMessage, RequestMeta, Transport } from './intake.ts';
 

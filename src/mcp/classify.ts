@@ -93,24 +93,6 @@ export function actionOf(method: string | undefined, kind: MessageKind): string 
   return 'gateway:method:other';
 }
 
-const KNOWN_METHOD_LABELS = new Set([
-  ...Object.keys(ACTIONS),
-  'notifications/initialized',
-  'notifications/cancelled',
-  'notifications/progress',
-  'notifications/roots/list_changed',
-]);
-
-/**
- * The bounded metric label of a parsed message: its method when it is a
- * known MCP method, `other` for any other method, `response` for responses.
- */
-export function methodLabel(m: unknown): string {
-  const method = (m as { method?: unknown } | null)?.method;
-  if (typeof method !== 'string') return 'response';
-  return KNOWN_METHOD_LABELS.has(method) ? method : 'other';
-}
-
 export type HeaderLookup = Readonly<Record<string, string[] | undefined>>;
 
 function single(headers: HeaderLookup, name: string): string | undefined {

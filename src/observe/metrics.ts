@@ -1,28 +1,86 @@
 /**
- * The Prometheus registry and every SARK metric. Labels are bounded sets
- * (method class, decision, reason code) so cardinality stays fixed whatever
- * clients send: the MCP method label is the classified method when it is a
- * known MCP method and "other" otherwise.
+ * The Prometheus registry and every SARK metric (docs/observability.md lists
+ * them with their labels and the alerts that use them). Rules every metric
+ * here follows:
+ *
+ * - Labels are bounded sets fixed by the code, the configuration or the
+ *   policy catalogue (labels.ts): never an agent id, session id, argument,
+ *   URI or policy-provided text. Unknown values are `other`.
+ * - A metric says what it measures and nothing more: `sark_policy_engine_up`
+ *   is the engine answering decisions (decide/engine-health.ts), not a bundle
+ *   status or the last /readyz probe.
+ * - Every series carries `server` (the protected server's id, constant per
+ *   process) so that one dashboard can show many sidecars per server.
+ * - Histograms use the buckets of labels.ts: tens of microseconds to seconds
+ *   for SARK's own work, to a minute for what includes the MCP server.
+ *
+ * The process metrics are prom-client's defaults under their standard names
+ * (process_*, nodejs_*, event-loop lag included), so stock Node.js dashboards
+ * and alerts work unchanged.
  */
+import { readFileSync } from 'node:fs';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { FAST_BUCKETS, ReasonLabels, SLOW_BUCKETS, ToolLabels } from './labels.ts';
+import { type AuditMetrics, createAuditMetrics } from './metrics-audit.ts';
+import { createDecideMetrics, type DecideMetrics } from './metrics-decide.ts';
+import { createRuntimeMetrics, type RuntimeMetrics } from './metrics-runtime.ts';
+import { RequestMetrics } from './request-metrics.ts';
+
+export { type AuditMetrics, createAuditMetrics } from './metrics-audit.ts';
+export { createDecideMetrics, type DecideMetrics } from './metrics-decide.ts';
+export {
+  createRuntimeMetrics,
+  createWebhookMetrics,
+  type RuntimeMetrics,
+  type WebhookMetrics,
+} from './metrics-runtime.ts';
+
+/** Labels Prometheus itself adds to every series it scrapes; dashboards may use them on any metric. */
+export const TARGET_LABELS = ['job', 'instance', 'namespace', 'pod', 'container'] as const;
+/** The label SARK adds to every series it exports (`Registry.setDefaultLabels`). */
+export const DEFAULT_LABELS = ['server'] as const;
+
+export interface MetricsOptions {
+  /** The protected server's id (config serverId): the `server` label on every series. */
+  readonly serverId?: string;
+  /** Tool names that always get their own `tool` label (config metricsToolNames). */
+  readonly toolNames?: readonly string[];
+  /** Most tool names that may get their own label (config metricsMaxToolLabels). */
+  readonly maxToolLabels?: number;
+  /** Policy reason codes beyond the bundled policy's that get their own `reason` label (config metricsReasonCodes). */
+  readonly reasonCodes?: readonly string[];
+}
 
 export interface SarkMetrics {
   readonly registry: Registry;
+  /** Bounded `reason` values: catalogue, bundled policy, configured; else `other`. */
+  readonly reasons: ReasonLabels;
+  /** Bounded `tool` values: configured, policy catalogue (fed by the decide stage); else `other`. */
+  readonly tools: ToolLabels;
+  /** The per-message golden signals; the request path calls `request.done` and `request.upstream`. */
+  readonly request: RequestMetrics;
   readonly requests: Counter<'method' | 'outcome'>;
+  readonly requestSeconds: Histogram<'method' | 'outcome'>;
+  readonly overheadSeconds: Histogram<'method' | 'outcome'>;
+  readonly toolCalls: Counter<'tool' | 'outcome'>;
+  readonly toolSeconds: Histogram<'tool'>;
   readonly decisions: Counter<'decision' | 'reason'>;
-  readonly decisionSeconds: Histogram<'engine'>;
+  readonly decisionSeconds: Histogram<'engine' | 'cache'>;
   readonly errors: Counter<'reason'>;
-  readonly upstreamSeconds: Histogram<'status'>;
+  readonly upstreamRequests: Counter<'status_class'>;
+  readonly upstreamSeconds: Histogram<'status_class'>;
   readonly policyUp: Gauge;
   readonly audit: AuditMetrics;
   readonly decide: DecideMetrics;
+  readonly runtime: RuntimeMetrics;
+  /** The listeners' defences (src/listen/connections.ts): open connections, refusals, request deadlines. */
   readonly listener: ListenerMetrics;
 }
 
 /**
- * The listeners' defences against clients that hold connections (src/listen/connections.ts).
- * `listener` is data or admin; a timeout's `phase` is headers (the headers were not
- * complete), request (the whole request was not complete) or body_idle (the body paused).
+ * What the listeners' connection guard counts, on the runtime metrics'
+ * series (one name per meaning): `listener` is data, api or admin; a
+ * timeout's `phase` is headers, request or body_idle.
  */
 export interface ListenerMetrics {
   readonly connections: Gauge<'listener'>;
@@ -30,223 +88,136 @@ export interface ListenerMetrics {
   readonly timeouts: Counter<'listener' | 'phase'>;
 }
 
-export function createListenerMetrics(registry: Registry): ListenerMetrics {
-  const registers = [registry];
-  return {
-    connections: new Gauge({
-      name: 'sark_listener_connections',
-      help: 'Open client connections, by listener.',
-      labelNames: ['listener'],
-      registers,
-    }),
-    refused: new Counter({
-      name: 'sark_listener_connections_refused_total',
-      help: 'Connections refused on arrival, by listener and reason (max_connections).',
-      labelNames: ['listener', 'reason'],
-      registers,
-    }),
-    timeouts: new Counter({
-      name: 'sark_listener_request_timeouts_total',
-      help: 'Requests cut off because they were not received in time (HTTP 408, connection closed), by listener and phase (headers, request, body_idle).',
-      labelNames: ['listener', 'phase'],
-      registers,
-    }),
-  };
-}
+const VERSION = (() => {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
+      .version;
+  } catch {
+    return 'unknown';
+  }
+})();
 
-/**
- * Decision cache, circuit breaker, rate limits and the Redis link behind them.
- * `level` is l1 (in-process) or l2 (Redis); `result` is hit, miss, coalesced
- * (joined an in-flight policy call) or stale (served by degraded mode).
- */
-export interface DecideMetrics {
-  readonly cacheLookups: Counter<'level' | 'result'>;
-  readonly cacheInvalidations: Counter<'source'>;
-  readonly cacheEntries: Gauge;
-  readonly cacheBytes: Gauge;
-  readonly breakerState: Gauge;
-  readonly breakerTransitions: Counter<'state'>;
-  readonly breakerRejections: Counter;
-  readonly rateLimited: Counter<'store'>;
-  readonly redisErrors: Counter<'op'>;
-  readonly redisUp: Gauge;
-}
-
-export function createDecideMetrics(registry: Registry): DecideMetrics {
-  const registers = [registry];
-  return {
-    cacheLookups: new Counter({
-      name: 'sark_decision_cache_lookups_total',
-      help: 'Decision cache lookups, by level (l1, l2) and result (hit, miss, coalesced, stale).',
-      labelNames: ['level', 'result'],
-      registers,
-    }),
-    cacheInvalidations: new Counter({
-      name: 'sark_decision_cache_invalidations_total',
-      help: 'In-process cache flushes, by source (revision: OPA bundle revision changed; channel: operator publish).',
-      labelNames: ['source'],
-      registers,
-    }),
-    cacheEntries: new Gauge({
-      name: 'sark_decision_cache_entries',
-      help: 'Entries in the in-process cache.',
-      registers,
-    }),
-    cacheBytes: new Gauge({
-      name: 'sark_decision_cache_bytes',
-      help: 'Approximate bytes held by the in-process cache.',
-      registers,
-    }),
-    breakerState: new Gauge({
-      name: 'sark_policy_breaker_state',
-      help: 'Policy circuit breaker: 0 closed, 1 half-open, 2 open.',
-      registers,
-    }),
-    breakerTransitions: new Counter({
-      name: 'sark_policy_breaker_transitions_total',
-      help: 'Policy circuit breaker state changes, by the state entered.',
-      labelNames: ['state'],
-      registers,
-    }),
-    breakerRejections: new Counter({
-      name: 'sark_policy_breaker_rejections_total',
-      help: 'Policy calls denied at once because the breaker was open.',
-      registers,
-    }),
-    rateLimited: new Counter({
-      name: 'sark_rate_limited_total',
-      help: 'Requests refused by a rate_limit obligation, by bucket store (redis, local).',
-      labelNames: ['store'],
-      registers,
-    }),
-    redisErrors: new Counter({
-      name: 'sark_redis_errors_total',
-      help: 'Redis failures and budget overruns (the request went on without Redis), by operation.',
-      labelNames: ['op'],
-      registers,
-    }),
-    redisUp: new Gauge({ name: 'sark_redis_up', help: '1 while the Redis connection is ready.', registers }),
-  };
-}
-
-/** Audit pipeline metrics; `sink` is one of file, stdout, clickhouse, splunk, datadog. */
-export interface AuditMetrics {
-  readonly queued: Counter<'sink'>;
-  readonly sent: Counter<'sink'>;
-  readonly spilled: Counter<'sink'>;
-  readonly replayed: Counter<'sink'>;
-  readonly dropped: Counter<'sink' | 'reason'>;
-  readonly sinkErrors: Counter<'sink'>;
-  readonly batchSeconds: Histogram<'sink'>;
-  readonly queueDepth: Gauge<'sink'>;
-  readonly spoolBytes: Gauge<'sink'>;
-}
-
-export function createAuditMetrics(registry: Registry): AuditMetrics {
-  const registers = [registry];
-  return {
-    queued: new Counter({
-      name: 'sark_audit_events_queued_total',
-      help: 'Audit events accepted into the in-memory queue, by sink.',
-      labelNames: ['sink'],
-      registers,
-    }),
-    sent: new Counter({
-      name: 'sark_audit_events_sent_total',
-      help: 'Audit events acknowledged by the sink (live and replayed), by sink.',
-      labelNames: ['sink'],
-      registers,
-    }),
-    spilled: new Counter({
-      name: 'sark_audit_events_spilled_total',
-      help: 'Audit events written to the local spool because the sink was down, slow or closing.',
-      labelNames: ['sink'],
-      registers,
-    }),
-    replayed: new Counter({
-      name: 'sark_audit_events_replayed_total',
-      help: 'Audit events read back from the spool and acknowledged by the sink.',
-      labelNames: ['sink'],
-      registers,
-    }),
-    dropped: new Counter({
-      name: 'sark_audit_events_dropped_total',
-      help: 'Audit events lost, by sink and reason (queue_full, spool_full, spool_error, corrupt_line, closed, disk_full, file_error). Alert on any increase.',
-      labelNames: ['sink', 'reason'],
-      registers,
-    }),
-    sinkErrors: new Counter({
-      name: 'sark_audit_sink_errors_total',
-      help: 'Failed batch deliveries (each is spilled and retried with backoff), by sink.',
-      labelNames: ['sink'],
-      registers,
-    }),
-    batchSeconds: new Histogram({
-      name: 'sark_audit_batch_duration_seconds',
-      help: 'Time to deliver one batch to the sink.',
-      labelNames: ['sink'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
-    }),
-    queueDepth: new Gauge({
-      name: 'sark_audit_queue_events',
-      help: 'Audit events waiting in memory, by sink.',
-      labelNames: ['sink'],
-      registers,
-    }),
-    spoolBytes: new Gauge({
-      name: 'sark_audit_spool_bytes',
-      help: 'Bytes of audit events waiting in the local spool, by sink.',
-      labelNames: ['sink'],
-      registers,
-    }),
-  };
-}
-
-export function createMetrics(): SarkMetrics {
+export function createMetrics(options: MetricsOptions = {}): SarkMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'sark_process_' });
+  registry.setDefaultLabels({ server: options.serverId ?? 'demo' });
+  // Event-loop lag (nodejs_eventloop_lag_*) is sampled by monitorEventLoopDelay at this resolution, in ms.
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+  const registers = [registry];
+  const reasons = new ReasonLabels(options.reasonCodes);
+  const tools = new ToolLabels(options.toolNames ?? [], options.maxToolLabels ?? 200);
+
+  new Gauge({
+    name: 'sark_build_info',
+    help: 'Always 1; the version label says which SARK this is.',
+    labelNames: ['version'],
+    registers,
+  }).set({ version: VERSION }, 1);
+
+  const requests = new Counter({
+    name: 'sark_requests_total',
+    help: 'MCP messages handled on the data listener, by MCP method and outcome (allow: forwarded; deny: refused by policy, rate limit or obligation; error: SARK or the upstream failed).',
+    labelNames: ['method', 'outcome'],
+    registers,
+  });
+  const requestSeconds = new Histogram({
+    name: 'sark_request_duration_seconds',
+    help: 'Arrival to the answer complete (the upstream answer relayed, or the refusal), by method and outcome; long-lived streams are not timed.',
+    labelNames: ['method', 'outcome'],
+    buckets: SLOW_BUCKETS,
+    registers,
+  });
+  const overheadSeconds = new Histogram({
+    name: 'sark_request_overhead_seconds',
+    help: "SARK's own time per message: arrival to the hand-off to the upstream (or to the refusal), by method and outcome.",
+    labelNames: ['method', 'outcome'],
+    buckets: FAST_BUCKETS,
+    registers,
+  });
+  const toolCalls = new Counter({
+    name: 'sark_tool_calls_total',
+    help: 'tools/call messages, by tool (known tools only, else other) and outcome.',
+    labelNames: ['tool', 'outcome'],
+    registers,
+  });
+  const toolSeconds = new Histogram({
+    name: 'sark_tool_call_duration_seconds',
+    help: 'Forwarded tools/call messages: arrival to the answer complete, by tool (known tools only, else other).',
+    labelNames: ['tool'],
+    buckets: SLOW_BUCKETS,
+    registers,
+  });
+  const upstreamRequests = new Counter({
+    name: 'sark_upstream_requests_total',
+    help: 'Exchanges with the MCP server, by status class (2xx…5xx, client_closed, unavailable, timeout).',
+    labelNames: ['status_class'],
+    registers,
+  });
+  const upstreamSeconds = new Histogram({
+    name: 'sark_upstream_duration_seconds',
+    help: 'Time until the MCP server answered with headers, by status class.',
+    labelNames: ['status_class'],
+    buckets: SLOW_BUCKETS,
+    registers,
+  });
+
+  const runtime = createRuntimeMetrics(registry);
   return {
     registry,
-    requests: new Counter({
-      name: 'sark_requests_total',
-      help: 'MCP messages handled on the data listener, by MCP method and outcome.',
-      labelNames: ['method', 'outcome'],
-      registers: [registry],
+    reasons,
+    tools,
+    request: new RequestMetrics({
+      requests,
+      requestSeconds,
+      overheadSeconds,
+      toolCalls,
+      toolSeconds,
+      upstreamRequests,
+      upstreamSeconds,
+      tools,
     }),
+    requests,
+    requestSeconds,
+    overheadSeconds,
+    toolCalls,
+    toolSeconds,
     decisions: new Counter({
       name: 'sark_decisions_total',
-      help: 'Policy decisions, by decision (allow|deny) and reason code.',
+      help: 'Policy decisions (every one the decide stage makes, subscription URIs included), by decision (allow|deny) and reason code (known codes only, else other).',
       labelNames: ['decision', 'reason'],
-      registers: [registry],
+      registers,
     }),
     decisionSeconds: new Histogram({
       name: 'sark_decision_duration_seconds',
-      help: 'Time to obtain a policy decision.',
-      labelNames: ['engine'],
-      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
-      registers: [registry],
+      help: 'Time to obtain a policy decision, by engine (opa, wasm) and cache level that answered (l1, l2, coalesced, stale, none: the engine).',
+      labelNames: ['engine', 'cache'],
+      buckets: FAST_BUCKETS,
+      registers,
     }),
     errors: new Counter({
       name: 'sark_errors_total',
-      help: 'Requests answered with an error by SARK itself, by reason code.',
+      help: 'Answers that are errors (SARK refused to read the message, or the upstream failed), by catalogue reason code.',
       labelNames: ['reason'],
-      registers: [registry],
+      registers,
     }),
-    upstreamSeconds: new Histogram({
-      name: 'sark_upstream_duration_seconds',
-      help: 'Time until the MCP server answered with headers.',
-      labelNames: ['status'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
-      registers: [registry],
-    }),
+    upstreamRequests,
+    upstreamSeconds,
     policyUp: new Gauge({
       name: 'sark_policy_engine_up',
-      help: '1 while the policy engine answered its last health probe.',
-      registers: [registry],
+      help: '1 while the policy engine answers decisions: it answered a decision or a probe within the last second, or has not failed since its last answer; probed every policyProbeIntervalMs when idle.',
+      registers,
     }),
     audit: createAuditMetrics(registry),
     decide: createDecideMetrics(registry),
-    listener: createListenerMetrics(registry),
+    runtime,
+    listener: {
+      connections: runtime.connectionsOpen,
+      refused: runtime.connectionsRefused,
+      timeouts: new Counter({
+        name: 'sark_request_timeouts_total',
+        help: 'Requests cut off because they were not received in time (HTTP 408, connection closed), by listener and phase (headers: the headers were not complete; request: the whole request was not; body_idle: the body paused too long).',
+        labelNames: ['listener', 'phase'],
+        registers,
+      }),
+    },
   };
 }

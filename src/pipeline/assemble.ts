@@ -8,7 +8,6 @@
 import type { SarkConfig } from '../config/schema.ts';
 import { Authorizer } from '../decide/authorize.ts';
 import { Bindings } from '../decide/bindings.ts';
-import { primaryReason } from '../decide/decision.ts';
 import type { PolicyPath } from '../decide/policy-path.ts';
 import type { LegacyTransport } from '../forward/legacy.ts';
 import type { Upstream } from '../forward/upstream.ts';
@@ -17,6 +16,7 @@ import type { Transport } from '../listen/intake.ts';
 import type { BodyOptions } from '../listen/streamable-http.ts';
 import type { Logger } from '../observe/logger.ts';
 import type { SarkMetrics } from '../observe/metrics.ts';
+import type { Tracer } from '../observe/tracing.ts';
 import type { AuditRecorder } from '../record/audit.ts';
 import type { AuditReader } from '../record/audit-query.ts';
 import { Answerer } from './answer.ts';
@@ -35,6 +35,7 @@ export interface PipelineParts {
   readonly auditReader: AuditReader | undefined;
   readonly metrics: SarkMetrics;
   readonly logger: Logger;
+  readonly tracer: Tracer;
 }
 
 export interface Assembled {
@@ -44,6 +45,8 @@ export interface Assembled {
   readonly ports: Map<Transport, Port>;
   /** How the MCP adapters read and classify bodies. */
   readonly bodyOptions: BodyOptions;
+  /** Who owns each session and task (sark_sessions_open reads it). */
+  readonly bindings: Bindings;
 }
 
 export function assemblePipeline(p: PipelineParts): Assembled {
@@ -59,7 +62,6 @@ export function assemblePipeline(p: PipelineParts): Assembled {
     subscriptionMaxUris: config.subscriptionMaxUris,
     concurrency: config.batchConcurrency,
     logger: p.logger,
-    countDecision: (d) => metrics.decisions.labels(d.allow ? 'allow' : 'deny', primaryReason(d)).inc(),
   });
   const answerer = new Answerer(identity);
   const ports = new Map<Transport, Port>([['streamable-http', new StreamableHttpPort(p.upstream, answerer, identity)]]);
@@ -71,10 +73,11 @@ export function assemblePipeline(p: PipelineParts): Assembled {
     new DecideStage(authorizer),
     new ObligationsStage(),
     new ForwardStage(ports),
-    new RecordStage(p.recorder, metrics),
+    new RecordStage(p.recorder, metrics, p.logger),
   ];
   return {
-    pipeline: new Pipeline(stages, config.batchConcurrency, p.logger),
+    pipeline: new Pipeline(stages, config.batchConcurrency, p.logger, p.tracer),
+    bindings,
     answerer,
     ports,
     bodyOptions: {

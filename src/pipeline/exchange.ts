@@ -11,6 +11,7 @@ import type { Identity } from '../identity/identity.ts';
 import type { Intake, IntakeMessage } from '../listen/intake.ts';
 import type { McpMessage } from '../mcp/classify.ts';
 import type { JsonRpcId, JsonRpcMessage } from '../mcp/jsonrpc.ts';
+import type { RequestSpan } from '../observe/tracing.ts';
 
 /** One message of the request (one element of a batch, or the only one). */
 export class Call {
@@ -53,6 +54,10 @@ export class Exchange {
   caller: Caller | undefined = undefined;
   /** The upstream's answer (status, time to headers) or the error that replaced it. */
   upstream: ForwardResult | SarkError | undefined = undefined;
+  /** performance.now() when the allowed messages were handed to the upstream (SARK's own time ends there). */
+  forwardedAt: number | undefined = undefined;
+  /** The request's trace span, when tracing is on. */
+  span: RequestSpan | undefined = undefined;
 
   constructor(intake: Intake) {
     this.intake = intake;

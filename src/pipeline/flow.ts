@@ -11,7 +11,8 @@
 import { mapLimit } from '../decide/map-limit.ts';
 import { SarkError } from '../errors.ts';
 import type { Intake } from '../listen/intake.ts';
-import type { Logger } from '../observe/logger.ts';
+import { type Logger, requestFields } from '../observe/logger.ts';
+import { disabledTracer, type Tracer, traceIdOf } from '../observe/tracing.ts';
 import { Exchange } from './exchange.ts';
 import type { Stage } from './stages.ts';
 
@@ -22,8 +23,9 @@ export class Pipeline {
   readonly #stages: readonly Stage[];
   readonly #concurrency: number;
   readonly #logger: Logger;
+  readonly #tracer: Tracer;
 
-  constructor(stages: readonly Stage[], concurrency: number, logger: Logger) {
+  constructor(stages: readonly Stage[], concurrency: number, logger: Logger, tracer: Tracer = disabledTracer) {
     const names = stages.map((s) => s.name).join(' → ');
     if (names !== 'identity → decide → obligations → forward → record') {
       throw new TypeError(`the pipeline's stages are out of order: ${names}`);
@@ -31,6 +33,7 @@ export class Pipeline {
     this.#stages = stages;
     this.#concurrency = concurrency;
     this.#logger = logger;
+    this.#tracer = tracer;
   }
 
   /** The names of the stages in order (for the docs and a test). */
@@ -41,6 +44,19 @@ export class Pipeline {
   /** Runs every stage over the request. Never rejects. */
   async run(intake: Intake): Promise<Exchange> {
     const x = new Exchange(intake);
+    const meta = intake.meta;
+    x.span = this.#tracer.startRequest(intake.headers, `${meta.httpMethod} ${meta.path}`, {
+      'http.request.method': meta.httpMethod,
+      'sark.request_id': meta.requestId,
+      'sark.transport': meta.transport,
+    });
+    if (x.span && x.calls.length === 1) {
+      const msg = x.calls[0]!.msg;
+      x.span.setAttributes({
+        'mcp.method.name': msg?.method,
+        'gen_ai.tool.name': msg?.method === 'tools/call' ? msg.name : undefined,
+      });
+    }
     let broken = false;
     for (const stage of this.#stages) {
       if (broken && !ALWAYS.has(stage.name)) continue;
@@ -52,10 +68,10 @@ export class Pipeline {
       } catch (err) {
         this.#logger.error(
           {
+            ...requestFields(meta.requestId, traceIdOf(x.span, intake.headers)),
             stage: stage.name,
             err: (err as Error)?.message,
             stack: (err as Error)?.stack,
-            request: intake.meta.requestId,
           },
           'unexpected error in a pipeline stage; the request is refused',
         );
@@ -67,6 +83,7 @@ export class Pipeline {
         if (stage.name === 'forward' && intake.res && !intake.res.writableEnded) intake.res.destroy();
       }
     }
+    x.span?.end({ 'http.response.status_code': intake.res?.statusCode }, x.failure?.code);
     return x;
   }
 }

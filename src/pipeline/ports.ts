@@ -10,6 +10,7 @@ import type { LegacyTransport } from '../forward/legacy.ts';
 import { NO_ROUTING_HEADERS, routingHeaders } from '../forward/mcp-headers.ts';
 import type { ForwardResult, Upstream } from '../forward/upstream.ts';
 import type { IdentityStage } from '../identity/stage.ts';
+import { propagationHeaders } from '../observe/tracing.ts';
 import { type Answerer, errorObject } from './answer.ts';
 import type { Call, Exchange } from './exchange.ts';
 
@@ -96,15 +97,24 @@ export class StreamableHttpPort implements Port {
   }
 
   async #forward(x: Exchange, call: Call | undefined, out: Parameters<Upstream['forward']>[2]): Promise<void> {
+    const req = x.intake.req!;
+    // The upstream call as a client span, its traceparent sent upstream (W3C Trace Context).
+    const span = x.span?.child(req.method ?? 'POST', { 'server.address': this.#upstream.path }, 'client');
     try {
       const credential = x.identity ? this.#credential?.upstreamAuthorization(x.identity) : undefined;
-      if (credential !== undefined) {
-        out = { ...out, headers: { ...out.headers, authorization: await credential } };
+      if (credential !== undefined || span !== undefined) {
+        const extra: Record<string, string | null> = { ...out.headers };
+        if (credential !== undefined) extra.authorization = await credential;
+        if (span !== undefined) Object.assign(extra, propagationHeaders(span));
+        out = { ...out, headers: extra };
       }
-      x.upstream = await this.#upstream.forward(x.intake.req!, x.intake.res!, out);
+      x.forwardedAt = performance.now();
+      x.upstream = await this.#upstream.forward(req, x.intake.res!, out);
+      span?.end({ 'http.response.status_code': x.upstream.status });
     } catch (err) {
       const e = asSarkError(err);
       x.upstream = e;
+      span?.end(undefined, e.code);
       this.#answer.refuse(x.intake.res!, x, call, e, true);
     }
   }
@@ -132,6 +142,7 @@ export class LegacyPort implements Port {
     if (x.intake.meta.httpMethod === 'GET') {
       if (refused) return this.#answer.refuse(res, x, call, refused, false);
       try {
+        x.forwardedAt = performance.now();
         x.upstream = await this.#legacy.openStream(req, res, planOf(x.calls));
       } catch (err) {
         x.upstream = asSarkError(err);
@@ -156,6 +167,7 @@ export class LegacyPort implements Port {
       return;
     }
     try {
+      x.forwardedAt = performance.now();
       const result: ForwardResult = await this.#legacy.post(
         req,
         res,

@@ -21,11 +21,14 @@ import { type Authorizer, callerOf } from '../decide/authorize.ts';
 import { applyArgumentEdit, type ObligationKind } from '../decide/obligations.ts';
 import { SarkError } from '../errors.ts';
 import { FORWARD_OBLIGATIONS } from '../forward/answer-plan.ts';
+import type { ForwardResult } from '../forward/upstream.ts';
 import type { Identity } from '../identity/identity.ts';
 import type { IdentityStage as Identifier } from '../identity/stage.ts';
 import type { Transport } from '../listen/intake.ts';
 import type { JsonRpcMessage } from '../mcp/jsonrpc.ts';
+import { type Logger, requestFields } from '../observe/logger.ts';
 import type { SarkMetrics } from '../observe/metrics.ts';
+import { traceIdOf } from '../observe/tracing.ts';
 import type { AuditRecorder } from '../record/audit.ts';
 import { auditEvents, RECORD_OBLIGATIONS } from '../record/facts.ts';
 import type { Call, Exchange } from './exchange.ts';
@@ -50,18 +53,27 @@ export class IdentityStage {
   run(x: Exchange): void | Promise<void> {
     if (x.failure) return;
     const meta = x.intake.meta;
+    const span = x.span?.child('sark.identity');
     let who: Identity | Promise<Identity>;
     try {
       who = this.#identifier.resolve({ headers: x.intake.headers, remoteAddress: meta.clientAddress, path: meta.path });
     } catch (err) {
       x.failure = authFailure(err);
+      span?.end(undefined, x.failure.code);
       return;
     }
-    if (!(who instanceof Promise)) return identified(x, who);
+    if (!(who instanceof Promise)) {
+      span?.end({ 'sark.identity.type': who.type });
+      return identified(x, who);
+    }
     return who.then(
-      (identity) => identified(x, identity),
+      (identity) => {
+        span?.end({ 'sark.identity.type': identity.type });
+        identified(x, identity);
+      },
       (err) => {
         x.failure = authFailure(err);
+        span?.end(undefined, x.failure.code);
       },
     );
   }
@@ -77,7 +89,7 @@ function identified(x: Exchange, identity: Identity): void {
     });
     return;
   }
-  x.caller = callerOf(identity, x.intake.meta);
+  x.caller = callerOf(identity, x.intake.meta, x.span);
 }
 
 function authFailure(err: unknown): SarkError {
@@ -156,29 +168,57 @@ export class RecordStage {
   readonly scope = 'exchange';
   readonly #recorder: AuditRecorder;
   readonly #metrics: SarkMetrics;
+  readonly #logger: Logger | undefined;
 
-  constructor(recorder: AuditRecorder, metrics: SarkMetrics) {
+  constructor(recorder: AuditRecorder, metrics: SarkMetrics, logger?: Logger) {
     this.#recorder = recorder;
     this.#metrics = metrics;
+    this.#logger = logger;
   }
 
   run(x: Exchange): void {
     const m = this.#metrics;
+    const t0 = x.meta.t0;
+    if (this.#logger?.isLevelEnabled('debug')) this.#logRefusals(x);
     if (x.calls.length === 0) {
       // Refused before any message was read (route, media type, size, parse): counted, not audited.
       const e = x.failure ?? new SarkError('SARK_INTERNAL');
       m.errors.labels(e.kind.reason).inc();
-      m.requests.labels(x.intake.label, 'error').inc();
+      m.request.done({ method: x.intake.label, outcome: 'error', t0 });
       return;
     }
-    const upstream = x.upstream instanceof SarkError ? x.upstream : undefined;
-    if (upstream) m.errors.labels(upstream.kind.reason).inc();
+    const up = x.upstream;
+    const failed = up instanceof SarkError ? up : undefined;
+    if (failed) m.errors.labels(failed.kind.reason).inc();
+    if (up !== undefined) {
+      m.request.upstream(
+        failed
+          ? { failure: failed.code === 'SARK_UPSTREAM_TIMEOUT' ? 'timeout' : 'unavailable' }
+          : (up as ForwardResult),
+      );
+    }
     for (const call of x.calls) {
       const refused = x.failure ?? call.refused;
-      const outcome = refused === undefined ? (upstream ? 'error' : 'allow') : call.verdict ? 'deny' : 'error';
+      const outcome = refused === undefined ? (failed ? 'error' : 'allow') : call.verdict ? 'deny' : 'error';
       if (outcome === 'error' && refused) m.errors.labels(refused.kind.reason).inc();
-      m.requests.labels(call.label, outcome).inc();
-      if (call.msg) for (const e of auditEvents(x, call)) this.#recorder.record(e);
+      const msg = call.msg;
+      m.request.done({
+        method: call.label,
+        outcome,
+        t0,
+        forwardedAt: refused === undefined ? x.forwardedAt : undefined,
+        tool: msg?.method === 'tools/call' ? msg.name : undefined,
+        // Long-lived streams are counted when they open, not timed.
+        stream: msg?.action === 'gateway:stream:listen',
+      });
+      if (msg) for (const e of auditEvents(x, call)) this.#recorder.record(e);
     }
+  }
+
+  /** Debug only: what SARK refused before any policy decision, and why (never an argument or credential). */
+  #logRefusals(x: Exchange): void {
+    const fields = requestFields(x.meta.requestId, traceIdOf(x.span, x.intake.headers));
+    const refusals = x.failure ? [x.failure] : x.calls.map((c) => c.refusal).filter((r) => r !== undefined);
+    for (const r of refusals) this.#logger!.debug({ ...fields, code: r.code, detail: r.message }, 'request refused');
   }
 }

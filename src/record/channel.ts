@@ -19,6 +19,11 @@
  * was the largest share of what auditing cost a request, in the collector),
  * and a batch needs no encoding when it leaves.
  *
+ * Each queued and spooled event keeps its event time (`ts_ms`) beside its
+ * text, so that `sark_audit_delay_seconds` can say how late each event
+ * reached its sink — a flush interval when all is well, hours after an
+ * outage — whether it went live or through the spool.
+ *
  * Back-pressure (docs/audit.md): nothing ever waits on the request path.
  * Events are dropped only when the memory queue is full (`queue_full`: the
  * loop could not even spill fast enough) or when the spool is at its size cap
@@ -43,10 +48,16 @@ export interface AuditSink {
   close(): Promise<void>;
 }
 
+/**
+ * What the spool holds: `[ts_ms, text]`; spools written by older versions
+ * hold the bare text (no event time: not in the delay histogram) or event
+ * objects (re-encoded on replay).
+ */
+export type SpooledEvent = readonly [number, string] | string | AuditEvent;
+
 export interface ChannelOptions {
   readonly sink: AuditSink;
-  /** Holds encoded events (spools written by older versions may hold event objects: re-encoded on replay). */
-  readonly spool: AuditSpool<string | AuditEvent>;
+  readonly spool: AuditSpool<SpooledEvent>;
   readonly metrics: AuditMetrics;
   readonly logger: Logger;
   readonly batchSize: number;
@@ -63,7 +74,7 @@ type DropReason = 'queue_full' | 'spool_full' | 'spool_error' | 'corrupt_line' |
 export class AuditChannel {
   readonly #o: ChannelOptions;
   readonly #sink: AuditSink;
-  readonly #spool: AuditSpool<string | AuditEvent>;
+  readonly #spool: AuditSpool<SpooledEvent>;
   readonly #m: {
     queued: { inc(n?: number): void };
     sent: { inc(n?: number): void };
@@ -73,6 +84,7 @@ export class AuditChannel {
     batch: { observe(v: number): void };
     depth: { set(v: number): void };
     spoolBytes: { set(v: number): void };
+    delay: { observe(v: number): void };
   };
   readonly #queue = new EventQueue();
   #running: Promise<void> | undefined;
@@ -102,8 +114,10 @@ export class AuditChannel {
       batch: m.batchSeconds.labels(sink),
       depth: m.queueDepth.labels(sink),
       spoolBytes: m.spoolBytes.labels(sink),
+      delay: m.delaySeconds.labels(sink),
     };
     this.#m.spoolBytes.set(this.#spool.bytes);
+    m.spoolMaxBytes.labels(sink).set(this.#spool.maxBytes);
     this.#backoffMs = options.backoffMinMs ?? 250;
     this.#timer = setInterval(() => {
       this.#flushDue = true;
@@ -130,7 +144,7 @@ export class AuditChannel {
     }
     const line = this.#encode(event);
     if (line === undefined) return;
-    this.#queue.push(line);
+    this.#queue.push(line, event.ts_ms);
     this.#m.queued.inc();
     if (this.#queue.length >= this.#o.batchSize) this.#kick();
   }
@@ -205,7 +219,7 @@ export class AuditChannel {
         return;
       }
       if (this.#queue.length < batchSize && !this.#flushDue && !this.#closing) return;
-      const events = this.#queue.take(batchSize);
+      const batch = this.#queue.take(batchSize);
       // The due flush is served once what waited is taken; events recorded
       // while this batch is in flight wait for the next tick or a full batch.
       // (Clearing it only on an empty queue sent back-to-back small batches
@@ -213,16 +227,17 @@ export class AuditChannel {
       // ClickHouse a part.)
       if (this.#queue.length === 0) this.#flushDue = false;
       this.#m.depth.set(this.#queue.length);
-      if (await this.#send(events)) {
-        this.#m.sent.inc(events.length);
+      if (await this.#send(batch.lines)) {
+        this.#m.sent.inc(batch.lines.length);
+        this.#delays(batch.times);
       } else {
-        await this.#spill(events);
+        await this.#spill(batch);
       }
     }
   }
 
   async #replayOne(): Promise<void> {
-    let batch: Awaited<ReturnType<AuditSpool<string | AuditEvent>['read']>>;
+    let batch: Awaited<ReturnType<AuditSpool<SpooledEvent>['read']>>;
     try {
       batch = await this.#spool.read(this.#o.batchSize);
     } catch (err) {
@@ -233,15 +248,27 @@ export class AuditChannel {
     if (!batch) return;
     if (batch.corrupt > 0) this.#drop('corrupt_line', batch.corrupt);
     const lines: string[] = [];
+    const times: number[] = [];
     for (const item of batch.items) {
-      const line = typeof item === 'string' ? item : this.#encode(item);
-      if (line !== undefined) lines.push(line);
+      if (typeof item === 'string') {
+        lines.push(item);
+      } else if (Array.isArray(item)) {
+        lines.push(item[1]);
+        times.push(item[0]);
+      } else {
+        const event = item as AuditEvent;
+        const line = this.#encode(event);
+        if (line === undefined) continue;
+        lines.push(line);
+        times.push(event.ts_ms);
+      }
     }
     if (lines.length > 0 && !(await this.#send(lines))) return;
     await this.#spool.ack(batch);
     this.#m.sent.inc(batch.items.length);
     this.#m.replayed.inc(batch.items.length);
     this.#m.spoolBytes.set(this.#spool.bytes);
+    this.#delays(times);
   }
 
   async #send(lines: readonly string[]): Promise<boolean> {
@@ -261,24 +288,34 @@ export class AuditChannel {
     }
   }
 
+  /** Event time → acknowledgement, one observation per event (a batch is acknowledged at one instant). */
+  #delays(times: readonly number[]): void {
+    const now = Date.now();
+    const delay = this.#m.delay;
+    for (const t of times) delay.observe(Math.max(0, now - t) / 1000);
+  }
+
   /** Moves the whole memory queue to the spool, one batch per append. */
   async #spillQueue(): Promise<void> {
     while (this.#queue.length > 0) await this.#spill(this.#queue.take(this.#o.batchSize));
   }
 
-  async #spill(events: string[]): Promise<void> {
-    if (events.length === 0) return;
+  async #spill(batch: QueuedBatch): Promise<void> {
+    const n = batch.lines.length;
+    if (n === 0) return;
     this.#m.depth.set(this.#queue.length);
+    const items: SpooledEvent[] = new Array(n);
+    for (let i = 0; i < n; i++) items[i] = [batch.times[i]!, batch.lines[i]!];
     try {
-      if (await this.#spool.append(events)) {
-        this.#m.spilled.inc(events.length);
+      if (await this.#spool.append(items)) {
+        this.#m.spilled.inc(n);
         this.#m.spoolBytes.set(this.#spool.bytes);
       } else {
-        this.#drop('spool_full', events.length);
+        this.#drop('spool_full', n);
       }
     } catch (err) {
       this.#o.logger.error({ err, sink: this.name }, 'audit spool write failed');
-      this.#drop('spool_error', events.length);
+      this.#drop('spool_error', n);
     }
   }
 
@@ -319,29 +356,41 @@ export class AuditChannel {
   }
 }
 
-/** FIFO of encoded events with O(1) amortised take from the front (Array#splice(0, n) is O(length)). */
+interface QueuedBatch {
+  readonly lines: string[];
+  /** Event times (ms), index for index with `lines`. */
+  readonly times: number[];
+}
+
+/** FIFO of encoded events and their times, with O(1) amortised take from the front (Array#splice(0, n) is O(length)). */
 class EventQueue {
   #items: string[] = [];
+  #times: number[] = [];
   #head = 0;
 
   get length(): number {
     return this.#items.length - this.#head;
   }
 
-  push(line: string): void {
+  push(line: string, time: number): void {
     this.#items.push(line);
+    this.#times.push(time);
   }
 
-  take(n: number): string[] {
-    const out = this.#items.slice(this.#head, this.#head + n);
-    this.#head += out.length;
+  take(n: number): QueuedBatch {
+    const end = this.#head + n;
+    const lines = this.#items.slice(this.#head, end);
+    const times = this.#times.slice(this.#head, end);
+    this.#head += lines.length;
     if (this.#head === this.#items.length) {
       this.#items = [];
+      this.#times = [];
       this.#head = 0;
     } else if (this.#head >= 4096 && this.#head * 2 >= this.#items.length) {
       this.#items = this.#items.slice(this.#head);
+      this.#times = this.#times.slice(this.#head);
       this.#head = 0;
     }
-    return out;
+    return { lines, times };
   }
 }

@@ -100,9 +100,12 @@ class LineRecorder implements AuditRecorder {
   readonly #metrics: AuditMetrics | undefined;
   readonly #queued;
   readonly #sent;
+  readonly #delay;
   #stream: Writable | undefined;
   /** Lines waiting, from #head on (a queue without a shift per write). */
   #pending: string[] = [];
+  /** Each pending line's decision time (unix ms), for sark_audit_delay_seconds. */
+  #pendingTs: number[] = [];
   #head = 0;
   #pendingBytes = 0;
   #scheduled = false;
@@ -133,6 +136,7 @@ class LineRecorder implements AuditRecorder {
     this.#logContext = logContext;
     this.#queued = metrics?.queued.labels(sink);
     this.#sent = metrics?.sent.labels(sink);
+    this.#delay = metrics?.delaySeconds.labels(sink);
     this.#stream = this.#attach(openStream());
   }
 
@@ -152,6 +156,7 @@ class LineRecorder implements AuditRecorder {
     }
     const line = `${JSON.stringify(event)}\n`;
     this.#pending.push(line);
+    this.#pendingTs.push(event.ts_ms);
     this.#pendingBytes += line.length;
     this.#queued?.inc();
     if (this.#pendingBytes >= WRITE_BATCH_BYTES) this.#flush();
@@ -187,12 +192,15 @@ class LineRecorder implements AuditRecorder {
     }
     const n = end - start;
     let text = n === 1 ? this.#pending[start]! : this.#pending.slice(start, end).join('');
+    const times = this.#delay ? this.#pendingTs.slice(start, end) : undefined;
     if (end === this.#pending.length) {
       this.#pending = [];
+      this.#pendingTs = [];
       this.#head = 0;
     } else if (end > 1024) {
       // Written lines before #head would stay referenced: let them go.
       this.#pending = this.#pending.slice(end);
+      this.#pendingTs = this.#pendingTs.slice(end);
       this.#head = 0;
     } else {
       this.#head = end;
@@ -213,6 +221,10 @@ class LineRecorder implements AuditRecorder {
       if (err) this.#drop(this.#reasonFor(err), n);
       else {
         this.#sent?.inc(n);
+        if (times) {
+          const now = Date.now();
+          for (const ts of times) this.#delay!.observe(Math.max(0, now - ts) / 1000);
+        }
         this.#reopenMs = REOPEN_FIRST_MS;
       }
       this.#flush();

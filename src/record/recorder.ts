@@ -13,8 +13,7 @@ import { ConfigError } from '../errors.ts';
 import type { Logger } from '../observe/logger.ts';
 import type { AuditMetrics } from '../observe/metrics.ts';
 import { type AuditRecorder, nullRecorder } from './audit.ts';
-import { AuditChannel, type AuditSink } from './channel.ts';
-import type { AuditEvent } from './event.ts';
+import { AuditChannel, type AuditSink, type SpooledEvent } from './channel.ts';
 import { createAuditFileRecorder, createStdoutRecorder } from './local.ts';
 import { AuditSpool } from './spool.ts';
 
@@ -109,9 +108,9 @@ export async function createAuditRecorder(
   try {
     for (const sink of sinks) {
       const dir = resolve(join(config.auditSpoolDir, sink.name));
-      let spool: AuditSpool<string | AuditEvent>;
+      let spool: AuditSpool<SpooledEvent>;
       try {
-        spool = await AuditSpool.open<string | AuditEvent>({
+        spool = await AuditSpool.open<SpooledEvent>({
           dir,
           maxBytes: config.auditSpoolMaxBytes,
           fsync: config.auditSpoolFsync,

@@ -105,6 +105,11 @@ export class AuditSpool<T = unknown> {
     return new AuditSpool<T>(options, segments, cursor, line);
   }
 
+  /** The size cap (SpoolOptions.maxBytes). */
+  get maxBytes(): number {
+    return this.#maxBytes;
+  }
+
   /** Bytes held by all segments (acknowledged lines of the oldest included until it is deleted). */
   get bytes(): number {
     return this.#bytes;

@@ -81,7 +81,9 @@ function serve(args: string[], cwd: string, fileSizeLimitKiB?: number, banner: '
 
 async function droppedEvents(adminUrl: string, reason: string): Promise<number> {
   const text = await (await fetch(`${adminUrl}/metrics`)).text();
-  const m = new RegExp(`^sark_audit_events_dropped_total\\{sink="file",reason="${reason}"\\} (\\d+)`, 'm').exec(text);
+  const m = new RegExp(`^sark_audit_events_dropped_total\\{sink="file",reason="${reason}"[^}]*\\} (\\d+)`, 'm').exec(
+    text,
+  );
   return m ? Number(m[1]) : 0;
 }
 

@@ -157,7 +157,7 @@ describe('with Redis, every replica agrees on who owns a session', () => {
     [one, two] = await Promise.all([startTestSidecar(args), startTestSidecar(args)]);
     for (const s of [one, two]) {
       await until('the Redis link to be up', async () =>
-        /^sark_redis_up 1$/m.test(await (await fetch(`${s.adminUrl}/metrics`)).text()),
+        /^sark_redis_up(\{[^}]*\})? 1$/m.test(await (await fetch(`${s.adminUrl}/metrics`)).text()),
       );
     }
   });

@@ -223,8 +223,8 @@ describe('the decision API decides as the MCP listener does', () => {
 
   it('audit: admins page through recent rows with filters; others are refused', async () => {
     await until('rows in ClickHouse', async () => {
-      const r = await api('/api/v1/gateway/audit?tool=echo&limit=1', { key: ADMIN });
-      return r.status === 200 && r.json.rows.length === 1;
+      const r = await api('/api/v1/gateway/audit?tool=delete_file&decision=deny&limit=3', { key: ADMIN });
+      return r.status === 200 && r.json.rows.length === 3;
     });
     const first = await api('/api/v1/gateway/audit?tool=delete_file&decision=deny&limit=2', { key: ADMIN });
     expect(first.status).toBe(200);

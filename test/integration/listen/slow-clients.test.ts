@@ -128,7 +128,7 @@ describe('slow clients', () => {
     sockets.push(...all.map((c) => c.socket));
     let held = 0;
     await until('every slow client accepted', async () => {
-      held = await metric(sidecar!, 'sark_listener_connections', { listener: 'data' });
+      held = await metric(sidecar!, 'sark_connections_open', { listener: 'data' });
       return held >= 400;
     });
     const rssHeld = process.memoryUsage().rss;
@@ -168,22 +168,14 @@ describe('slow clients', () => {
     expect(failures).toEqual([]);
     expect(served).toBeGreaterThan(10);
     expect(streamEnded).toBe(false);
-    expect(await metric(sidecar, 'sark_listener_request_timeouts_total', { listener: 'data', phase: 'request' })).toBe(
-      300,
-    );
-    expect(
-      await metric(sidecar, 'sark_listener_request_timeouts_total', { listener: 'data', phase: 'body_idle' }),
-    ).toBe(50);
-    expect(await metric(sidecar, 'sark_listener_request_timeouts_total', { listener: 'data', phase: 'headers' })).toBe(
-      50,
-    );
-    expect(await metric(sidecar, 'sark_listener_request_timeouts_total', { listener: 'admin', phase: 'headers' })).toBe(
-      1,
-    );
+    expect(await metric(sidecar, 'sark_request_timeouts_total', { listener: 'data', phase: 'request' })).toBe(300);
+    expect(await metric(sidecar, 'sark_request_timeouts_total', { listener: 'data', phase: 'body_idle' })).toBe(50);
+    expect(await metric(sidecar, 'sark_request_timeouts_total', { listener: 'data', phase: 'headers' })).toBe(50);
+    expect(await metric(sidecar, 'sark_request_timeouts_total', { listener: 'admin', phase: 'headers' })).toBe(1);
     // The session's POST and GET connections, and the normal client's keep-alive one, remain.
     await until(
       'connections released',
-      async () => (await metric(sidecar!, 'sark_listener_connections', { listener: 'data' })) <= 3,
+      async () => (await metric(sidecar!, 'sark_connections_open', { listener: 'data' })) <= 3,
     );
 
     const closeMs = trickling.map(cutAfter).sort((a, b) => a - b);
@@ -198,10 +190,7 @@ describe('slow clients', () => {
     const url = sidecar.mcpUrl;
     const idle = await Promise.all(Array.from({ length: 20 }, () => slowClient(url, '')));
     sockets.push(...idle.map((c) => c.socket));
-    await until(
-      '20 held',
-      async () => (await metric(sidecar!, 'sark_listener_connections', { listener: 'data' })) === 20,
-    );
+    await until('20 held', async () => (await metric(sidecar!, 'sark_connections_open', { listener: 'data' })) === 20);
 
     const refused = await rawPost(url, CALL, HEADERS);
     expect(refused.status).toBe(503);
@@ -213,14 +202,11 @@ describe('slow clients', () => {
     await until('the refused connection closed', () => extra.closedAt !== undefined, 5_000);
     expect(extra.answer).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n/);
     expect(
-      await metric(sidecar, 'sark_listener_connections_refused_total', { listener: 'data', reason: 'max_connections' }),
+      await metric(sidecar, 'sark_connections_refused_total', { listener: 'data', reason: 'max_connections' }),
     ).toBe(2);
 
     for (const c of idle.slice(0, 5)) c.socket.destroy();
-    await until(
-      '15 held',
-      async () => (await metric(sidecar!, 'sark_listener_connections', { listener: 'data' })) === 15,
-    );
+    await until('15 held', async () => (await metric(sidecar!, 'sark_connections_open', { listener: 'data' })) === 15);
     const served = await rawPost(url, CALL, HEADERS);
     expect(served.status).toBe(200);
     expect(served.text).toContain('still served');

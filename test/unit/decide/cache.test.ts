@@ -153,13 +153,13 @@ describe('decision cache (in-process level)', () => {
     expect(await lookups(metrics, 'l1', 'miss')).toBe(3);
   });
 
-  it('lookup says whether the cache answered, and createDecide passes it and the revision on', async () => {
+  it('lookup says whether and which cache level answered, and createDecide passes it and the revision on', async () => {
     const f = fakeEngine(() => allowTool);
     const metrics = createMetrics();
     const rev = revision('bundle=r7');
     const cache = createDecisionCache(f.engine, OPTIONS, rev, undefined, metrics.decide);
-    expect(await cache.lookup(input('echo'))).toEqual({ value: allowTool, hit: false });
-    expect(await cache.lookup(input('echo'))).toEqual({ value: allowTool, hit: true });
+    expect(await cache.lookup(input('echo'))).toEqual({ value: allowTool, hit: false, level: 'none' });
+    expect(await cache.lookup(input('echo'))).toEqual({ value: allowTool, hit: true, level: 'l1' });
     const decide = createDecide(cache, metrics, { lookup: cache.lookup, revision: () => rev.label });
     const first = await decide(input('add'));
     const again = await decide(input('add'));
@@ -240,6 +240,16 @@ describe('decision cache (in-process level)', () => {
     expect(results.every((r) => (r as { allow: boolean }).allow)).toBe(true);
     expect(f.calls).toBe(2);
     expect(await lookups(metrics, 'l1', 'coalesced')).toBe(49);
+  });
+
+  it('the joiners of an in-flight call say so (level coalesced); the leader says the engine answered', async () => {
+    const f = fakeEngine(() => allowTool);
+    const cache = createDecisionCache(f.engine, OPTIONS, revision(), undefined, createMetrics().decide);
+    const release = f.hold();
+    const pending = Array.from({ length: 3 }, () => cache.lookup(input('echo')));
+    release();
+    expect((await Promise.all(pending)).map((l) => l.level)).toEqual(['none', 'coalesced', 'coalesced']);
+    expect((await cache.lookup(input('echo'))).level).toBe('l1');
   });
 
   it('single-flight shares a failure: every waiter is denied', async () => {

@@ -69,7 +69,6 @@ function build(policy: Policy, opts: { identity?: () => typeof ANONYMOUS; concur
     subscriptionMaxUris: 3,
     concurrency: opts.concurrency ?? 4,
     logger: quiet,
-    countDecision: () => {},
   });
   const stages: Stage[] = [
     new IdentityStage({ resolve: opts.identity ?? (() => ANONYMOUS) }),
@@ -215,7 +214,6 @@ describe('the stage list', () => {
             subscriptionMaxUris: 1,
             concurrency: 1,
             logger: quiet,
-            countDecision: () => {},
           }),
         ),
         throwing,

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
@@ -8,6 +8,7 @@ import { AuditChannel, type AuditSink } from '../../../src/record/channel.ts';
 import type { AuditEvent } from '../../../src/record/event.ts';
 import { AuditSpool } from '../../../src/record/spool.ts';
 import { auditEvent, memoryLogger, until } from '../../support/audit-events.ts';
+import { parseExposition, sumOf } from '../../support/metrics-text.ts';
 
 /** A sink that can be down (throws) or hang (never answers until aborted). */
 class FakeSink implements AuditSink {
@@ -70,7 +71,7 @@ async function channel(
         .reduce((n, v) => n + v.value, 0) ?? 0
     );
   };
-  return { ch, dir, value, log };
+  return { ch, dir, value, log, registry };
 }
 
 describe('audit channel', () => {
@@ -89,6 +90,31 @@ describe('audit channel', () => {
     // ~5 ticks in the second, plus the last partial flush; back-to-back sends would be ~60.
     expect(sink.batches.length).toBeLessThanOrEqual(8);
     await ch.close(100);
+  });
+
+  it("observes each event's delay from its event time to the sink's acknowledgement, live and replayed", async () => {
+    const sink = new FakeSink();
+    const { ch, dir, value, registry } = await channel(sink, { maxBytes: 1 << 20 });
+    const at = (agoMs: number) => ({ ...auditEvent(), ts_ms: Date.now() - agoMs });
+    for (let i = 0; i < 10; i++) ch.record(at(0));
+    await until('live batch', () => sink.delivered.length === 10);
+    sink.mode = 'down';
+    // Decided two minutes ago (say, queued behind an outage): replayed later, still two minutes late or more.
+    for (let i = 0; i < 10; i++) ch.record(at(120_000));
+    await until('spilled', async () => (await value('sark_audit_events_spilled_total')) === 10);
+    const spooled = readdirSync(dir).find((f) => f.endsWith('.ndjson'))!;
+    const first = JSON.parse(readFileSync(join(dir, spooled), 'utf8').split('\n')[0]!) as [number, string];
+    expect(first).toEqual([expect.any(Number), expect.any(String)]);
+    sink.mode = 'up';
+    await until('replayed', () => sink.delivered.length === 20);
+    const m = parseExposition(await registry.metrics());
+    expect(sumOf(m, 'sark_audit_delay_seconds_count', { sink: 'fake' })).toBe(20);
+    // Ten live events well under a second, ten replayed ones over 60 s.
+    expect(sumOf(m, 'sark_audit_delay_seconds_bucket', { sink: 'fake', le: '1' })).toBe(10);
+    expect(sumOf(m, 'sark_audit_delay_seconds_bucket', { sink: 'fake', le: '60' })).toBe(10);
+    expect(sumOf(m, 'sark_audit_delay_seconds_bucket', { sink: 'fake', le: '300' })).toBe(20);
+    expect(await value('sark_audit_spool_max_bytes')).toBe(1 << 20);
+    await ch.close(1000);
   });
 
   it('sends full batches by size and the rest by time', async () => {
