@@ -52,7 +52,12 @@ export class IdentityStage {
     const meta = x.intake.meta;
     let who: Identity | Promise<Identity>;
     try {
-      who = this.#identifier.resolve({ headers: x.intake.headers, remoteAddress: meta.clientAddress, path: meta.path });
+      who = this.#identifier.resolve({
+        headers: x.intake.headers,
+        remoteAddress: meta.clientAddress,
+        path: meta.path,
+        peerPrincipal: x.intake.peerPrincipal,
+      });
     } catch (err) {
       x.failure = authFailure(err);
       return;
