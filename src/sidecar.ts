@@ -38,6 +38,8 @@ export interface Sidecar {
   readonly engine: PolicyEngine['name'];
   readonly demo: BundledDemo | undefined;
   readonly metrics: SarkMetrics;
+  /** host:port of the Envoy ext_authz gRPC listener, when extAuthzListen is set. */
+  readonly extAuthzAddress: string | undefined;
   close(): Promise<void>;
 }
 
@@ -81,7 +83,7 @@ export async function startSidecar(
     timeoutMs: config.upstreamTimeoutMs,
   });
   const auditReader = config.apiListen && config.auditClickhouseUrl ? await auditReaderOf(config) : undefined;
-  const { pipeline, bodyOptions } = assemblePipeline({
+  const { pipeline, bodyOptions, answerer, ports } = assemblePipeline({
     config,
     identity,
     policy,
@@ -93,6 +95,11 @@ export async function startSidecar(
     logger,
   });
   const flow = (intake: Parameters<typeof pipeline.run>[0]) => pipeline.run(intake);
+  // Envoy ext_authz (docs/api.md): its gRPC stack is loaded only when configured (memory, one sidecar per pod).
+  const extAuthz = config.extAuthzListen
+    ? await Promise.all([import('./pipeline/ext-authz-port.ts'), import('./listen/ext-authz-server.ts')])
+    : undefined;
+  if (extAuthz) ports.set('ext-authz', new extAuthz[0].ExtAuthzPort(answerer, config.extAuthzUnenforceable, identity));
   const router = new Router({
     serverId: config.serverId,
     mcpPath: config.mcpPath,
@@ -115,8 +122,9 @@ export async function startSidecar(
   await identity.warm();
 
   const servers: Server[] = [];
+  let ext: Awaited<ReturnType<NonNullable<typeof extAuthz>[1]['startExtAuthz']>> | undefined;
   const closeAll = async () => {
-    await Promise.all(servers.map(closeServer));
+    await Promise.all([...servers.map(closeServer), ext?.close()]);
     await upstream.close();
     await legacy?.close();
     passthrough?.close();
@@ -152,6 +160,7 @@ export async function startSidecar(
         )
       : undefined;
     if (api) servers.push(api.server);
+    if (extAuthz) ext = await extAuthz[1].startExtAuthz(config, flow, logger);
     const admin = await listen(config.adminListen, createAdminHandler({ metrics, probePolicy: () => engine.probe() }), {
       name: 'admin',
       limits: connectionLimits(config, 'admin'),
@@ -167,6 +176,7 @@ export async function startSidecar(
         engine: engine.name,
         serverId: config.serverId,
         identity: identity.describe(),
+        extAuthz: ext?.address ?? false,
       },
       'sark listening',
     );
@@ -179,6 +189,7 @@ export async function startSidecar(
       engine: engine.name,
       demo,
       metrics,
+      extAuthzAddress: ext?.address,
       close: closeAll,
     };
   } catch (err) {
