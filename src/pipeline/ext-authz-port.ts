@@ -109,7 +109,7 @@ export class ExtAuthzPort implements Port {
       credential = x.identity ? await this.#credential?.upstreamAuthorization(x.identity) : undefined;
     } catch (err) {
       const e = err instanceof SarkError ? err : new SarkError('SARK_UPSTREAM_UNAVAILABLE', { cause: err });
-      for (const c of x.calls) c.refusal ??= e;
+      for (const c of x.calls) if (c.refused === undefined) c.refusal = e;
       return single ? this.#denied(x, this.#answer.answer(x, single, e, single.isRequest)) : this.#deniedBatch(x, e);
     }
     return this.#ok(x, single, credential);
@@ -189,7 +189,7 @@ export class ExtAuthzPort implements Port {
     });
     const answers: unknown[] = [];
     for (const c of x.calls) {
-      c.refusal ??= withPeer;
+      if (c.refused === undefined) c.refusal = withPeer;
       const refused = c.refused!;
       if (c.id !== null && (c.isRequest || c.msg === undefined)) {
         answers.push(errorObject(x, c, refused));
