@@ -31,6 +31,7 @@ import type { HeaderLookup } from '../mcp/classify.ts';
 import { type JsonRpcMessage, parseBody } from '../mcp/jsonrpc.ts';
 import { decodeBody } from './body.ts';
 import type { Intake, IntakeMessage, RequestMeta } from './intake.ts';
+import { fromProtoStruct, type ProtoStruct } from './proto-struct.ts';
 import {
   type BodyOptions,
   checkBatch,
@@ -48,40 +49,23 @@ const PARTIAL_BODY = 'x-envoy-auth-partial-body';
 /** The JSON-RPC members taken from the MCP filter's metadata; anything else it publishes is not part of the message. */
 const JSONRPC_MEMBERS = ['jsonrpc', 'id', 'method', 'params'] as const;
 
-/**
- * google.protobuf.Value / Struct as @grpc/proto-loader decodes them. Their
- * fields are camelCase whatever `keepCase` says: protobufjs defines the
- * well-known types itself (its common.js) instead of reading struct.proto.
- */
-export interface ProtoValue {
-  readonly kind?: string;
-  readonly nullValue?: unknown;
-  readonly numberValue?: number;
-  readonly stringValue?: string;
-  readonly boolValue?: boolean;
-  readonly structValue?: ProtoStruct;
-  readonly listValue?: { readonly values?: readonly ProtoValue[] };
-}
-export interface ProtoStruct {
-  readonly fields?: Readonly<Record<string, ProtoValue>>;
+/** `AttributeContext.HttpRequest`, the part SARK reads. */
+export interface HttpAttributes {
+  readonly method?: string;
+  readonly path?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly header_map?: {
+    readonly headers?: readonly { readonly key?: string; readonly value?: string; readonly raw_value?: Buffer }[];
+  } | null;
+  readonly body?: string;
+  readonly raw_body?: Buffer | Uint8Array;
 }
 
 /** The part of a CheckRequest SARK reads, as decoded with keepCase (snake_case field names). */
 export interface CheckRequest {
   readonly attributes?: {
     readonly source?: { readonly principal?: string } | null;
-    readonly request?: {
-      readonly http?: {
-        readonly method?: string;
-        readonly path?: string;
-        readonly headers?: Readonly<Record<string, string>>;
-        readonly header_map?: {
-          readonly headers?: readonly { readonly key?: string; readonly value?: string; readonly raw_value?: Buffer }[];
-        } | null;
-        readonly body?: string;
-        readonly raw_body?: Buffer | Uint8Array;
-      } | null;
-    } | null;
+    readonly request?: { readonly http?: HttpAttributes | null } | null;
     readonly metadata_context?: { readonly filter_metadata?: Readonly<Record<string, ProtoStruct>> } | null;
   } | null;
 }
@@ -102,55 +86,6 @@ const HTTP_ACTIONS: Readonly<Record<string, string>> = {
   GET: 'gateway:stream:listen',
   DELETE: 'gateway:session:end',
 };
-
-/** google.protobuf.Value → JSON value. */
-export function fromProtoValue(v: ProtoValue | undefined): unknown {
-  if (v === undefined || v === null) return null;
-  switch (v.kind ?? kindOf(v)) {
-    case 'numberValue':
-      return v.numberValue;
-    case 'stringValue':
-      return v.stringValue;
-    case 'boolValue':
-      return v.boolValue;
-    case 'structValue':
-      return fromProtoStruct(v.structValue);
-    case 'listValue':
-      return (v.listValue?.values ?? []).map(fromProtoValue);
-    default:
-      return null;
-  }
-}
-
-function kindOf(v: ProtoValue): string | undefined {
-  for (const k of ['numberValue', 'stringValue', 'boolValue', 'structValue', 'listValue'] as const) {
-    if (v[k] !== undefined && v[k] !== null) return k;
-  }
-  return undefined;
-}
-
-/** google.protobuf.Struct → JSON object. */
-export function fromProtoStruct(s: ProtoStruct | undefined): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(s?.fields ?? {})) out[k] = fromProtoValue(v);
-  return out;
-}
-
-/** JSON value → google.protobuf.Value (for the CheckResponse's dynamic metadata). */
-export function toProtoValue(v: unknown): ProtoValue {
-  if (v === null || v === undefined) return { nullValue: 'NULL_VALUE' };
-  if (typeof v === 'number') return { numberValue: v };
-  if (typeof v === 'string') return { stringValue: v };
-  if (typeof v === 'boolean') return { boolValue: v };
-  if (Array.isArray(v)) return { listValue: { values: v.map(toProtoValue) } };
-  return { structValue: toProtoStruct(v as Record<string, unknown>) };
-}
-
-export function toProtoStruct(o: Record<string, unknown>): ProtoStruct {
-  const fields: Record<string, ProtoValue> = {};
-  for (const [k, v] of Object.entries(o)) fields[k] = toProtoValue(v);
-  return { fields };
-}
 
 /** The request's headers in the HeaderLookup shape: lower-case names, values in order. */
 export function headerLookup(
@@ -265,11 +200,7 @@ export class ExtAuthzAdapter {
   }
 
   /** The JSON-RPC body: Envoy's copy of it, or the MCP filter's metadata. Throws a SarkError. */
-  #messages(
-    check: CheckRequest,
-    http: NonNullable<NonNullable<NonNullable<CheckRequest['attributes']>['request']>['http']>,
-    headers: HeaderLookup,
-  ): JsonRpcMessage | JsonRpcMessage[] {
+  #messages(check: CheckRequest, http: HttpAttributes, headers: HeaderLookup): JsonRpcMessage | JsonRpcMessage[] {
     const o = this.#o;
     if (headers[PARTIAL_BODY]?.[0]?.toLowerCase() === 'true') {
       throw new SarkError('SARK_BODY_TOO_LARGE', {

@@ -30,7 +30,8 @@
 import { SarkError } from '../errors.ts';
 import { NO_ROUTING_HEADERS, routingHeaders } from '../forward/mcp-headers.ts';
 import type { IdentityStage } from '../identity/stage.ts';
-import { type ExtAuthzContext, toProtoStruct } from '../listen/ext-authz.ts';
+import type { ExtAuthzContext } from '../listen/ext-authz.ts';
+import { toProtoStruct } from '../listen/proto-struct.ts';
 import { type Answerer, errorObject, type RefusalAnswer } from './answer.ts';
 import type { Call, Exchange } from './exchange.ts';
 import type { Port } from './ports.ts';

@@ -10,11 +10,10 @@ import {
   type CheckRequest,
   ExtAuthzAdapter,
   type ExtAuthzContext,
-  fromProtoStruct,
   headerLookup,
-  toProtoStruct,
 } from '../../../src/listen/ext-authz.ts';
 import { peerAddress } from '../../../src/listen/ext-authz-server.ts';
+import { fromProtoStruct, toProtoStruct } from '../../../src/listen/proto-struct.ts';
 import { DEFAULT_JSON_LIMITS } from '../../../src/mcp/strict-json.ts';
 
 const adapter = new ExtAuthzAdapter({
