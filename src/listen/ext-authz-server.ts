@@ -150,15 +150,13 @@ export async function startExtAuthz(config: ExtAuthzConfig, flow: Flow, logger: 
         logger.error({ err: (why as Error)?.message }, 'ext_authz Check left unanswered by the pipeline; denied');
         callback({ code: grpc.status.INTERNAL, details: 'SARK could not decide' });
       };
-      try {
-        const intake = adapter.intake(call.request, peerAddress(call.getPeer()), reply, t0);
-        flow(intake).then(
+      adapter
+        .intake(call.request, peerAddress(call.getPeer()), reply, t0)
+        .then(flow)
+        .then(
           () => unanswered('no answer'),
           (err: unknown) => unanswered(err),
         );
-      } catch (err) {
-        unanswered(err);
-      }
     },
   });
   const port = await new Promise<number>((resolve, reject) => {

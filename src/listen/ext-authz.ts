@@ -125,7 +125,12 @@ export class ExtAuthzAdapter {
    * The Intake of one CheckRequest. `peerAddress` is the address of the
    * Envoy that asks (the gRPC peer); `reply` answers the Check.
    */
-  intake(check: CheckRequest, peerAddress: string | undefined, reply: (r: unknown) => void, t0: number): Intake {
+  async intake(
+    check: CheckRequest,
+    peerAddress: string | undefined,
+    reply: (r: unknown) => void,
+    t0: number,
+  ): Promise<Intake> {
     const http = check.attributes?.request?.http ?? undefined;
     const headers = headerLookup(http);
     const target = http?.path ?? '';
@@ -181,7 +186,7 @@ export class ExtAuthzAdapter {
     if (method !== 'POST') return refuse(new SarkError('SARK_METHOD_NOT_ALLOWED'));
     let parsed: JsonRpcMessage | JsonRpcMessage[];
     try {
-      parsed = this.#messages(check, http, headers);
+      parsed = await this.#messages(check, http, headers);
       if (Array.isArray(parsed)) checkBatch(parsed, headers, this.#o);
     } catch (err) {
       return refuse(
@@ -200,7 +205,11 @@ export class ExtAuthzAdapter {
   }
 
   /** The JSON-RPC body: Envoy's copy of it, or the MCP filter's metadata. Throws a SarkError. */
-  #messages(check: CheckRequest, http: HttpAttributes, headers: HeaderLookup): JsonRpcMessage | JsonRpcMessage[] {
+  async #messages(
+    check: CheckRequest,
+    http: HttpAttributes,
+    headers: HeaderLookup,
+  ): Promise<JsonRpcMessage | JsonRpcMessage[]> {
     const o = this.#o;
     if (headers[PARTIAL_BODY]?.[0]?.toLowerCase() === 'true') {
       throw new SarkError('SARK_BODY_TOO_LARGE', {
@@ -225,7 +234,7 @@ export class ExtAuthzAdapter {
       if (encoding !== undefined && encoding.length > 1) {
         throw new SarkError('SARK_UNSUPPORTED_MEDIA_TYPE', { publicDetail: 'stacked content encodings' });
       }
-      return parseBody(decodeBody(raw, encoding?.[0], o.maxBodyBytes), o.jsonLimits);
+      return parseBody(await decodeBody(raw, encoding?.[0], o.maxBodyBytes), o.jsonLimits);
     }
     const published = check.attributes?.metadata_context?.filter_metadata?.[MCP_METADATA_NAMESPACE];
     if (published !== undefined && published !== null) {

@@ -47,14 +47,14 @@ const CALL = JSON.stringify({
   params: { name: 'echo', arguments: { a: 1 } },
 });
 
-function refusal(check: CheckRequest): string | undefined {
-  return adapter.intake(check, '127.0.0.1', noReply, 0).failure?.code;
+async function refusal(check: CheckRequest): Promise<string | undefined> {
+  return (await adapter.intake(check, '127.0.0.1', noReply, 0)).failure?.code;
 }
 
 describe('ext_authz adapter: CheckRequest → Intake', () => {
-  it('maps a POST with raw_body: one classified message, request facts from the HTTP attributes', () => {
+  it('maps a POST with raw_body: one classified message, request facts from the HTTP attributes', async () => {
     const replies: unknown[] = [];
-    const intake = adapter.intake(
+    const intake = await adapter.intake(
       http(
         'POST',
         {
@@ -99,10 +99,10 @@ describe('ext_authz adapter: CheckRequest → Intake', () => {
     expect(replies).toEqual(['answer']);
   });
 
-  it('reads the body string form too, and a gzip raw body decoded within the limit', () => {
-    const text = adapter.intake(http('POST', JSON_HEADERS, { text: CALL }), undefined, noReply, 0);
+  it('reads the body string form too, and a gzip raw body decoded within the limit', async () => {
+    const text = await adapter.intake(http('POST', JSON_HEADERS, { text: CALL }), undefined, noReply, 0);
     expect(text.messages[0]!.msg?.name).toBe('echo');
-    const gz = adapter.intake(
+    const gz = await adapter.intake(
       http('POST', { ...JSON_HEADERS, 'content-encoding': 'gzip' }, { raw: gzipSync(CALL) }),
       undefined,
       noReply,
@@ -110,7 +110,7 @@ describe('ext_authz adapter: CheckRequest → Intake', () => {
     );
     expect(gz.messages[0]!.msg?.name).toBe('echo');
     const bomb = gzipSync(JSON.stringify({ jsonrpc: '2.0', method: 'x', params: { pad: 'x'.repeat(5000) } }));
-    expect(refusal(http('POST', { ...JSON_HEADERS, 'content-encoding': 'gzip' }, { raw: bomb }))).toBe(
+    expect(await refusal(http('POST', { ...JSON_HEADERS, 'content-encoding': 'gzip' }, { raw: bomb }))).toBe(
       'SARK_BODY_TOO_LARGE',
     );
   });
@@ -136,14 +136,14 @@ describe('ext_authz adapter: CheckRequest → Intake', () => {
       JSON.stringify(Array(4).fill(JSON.parse(CALL))),
       'SARK_LIMIT_EXCEEDED',
     ],
-  ])('refuses %s as the MCP listener does', (_what, headers, body, code) => {
-    expect(refusal(http('POST', headers, { raw: Buffer.from(body) }))).toBe(code);
+  ])('refuses %s as the MCP listener does', async (_what, headers, body, code) => {
+    expect(await refusal(http('POST', headers, { raw: Buffer.from(body) }))).toBe(code);
   });
 
-  it('refuses what carries no MCP message, other HTTP methods and a repeated session id', () => {
-    expect(refusal(http('POST', JSON_HEADERS))).toBe('SARK_INVALID_REQUEST');
-    expect(refusal({ attributes: {} })).toBe('SARK_INVALID_REQUEST');
-    expect(refusal(http('PUT', JSON_HEADERS, { raw: Buffer.from(CALL) }))).toBe('SARK_METHOD_NOT_ALLOWED');
+  it('refuses what carries no MCP message, other HTTP methods and a repeated session id', async () => {
+    expect(await refusal(http('POST', JSON_HEADERS))).toBe('SARK_INVALID_REQUEST');
+    expect(await refusal({ attributes: {} })).toBe('SARK_INVALID_REQUEST');
+    expect(await refusal(http('PUT', JSON_HEADERS, { raw: Buffer.from(CALL) }))).toBe('SARK_METHOD_NOT_ALLOWED');
     const repeated: CheckRequest = {
       attributes: {
         request: {
@@ -162,10 +162,10 @@ describe('ext_authz adapter: CheckRequest → Intake', () => {
         },
       },
     };
-    expect(refusal(repeated)).toBe('SARK_HEADER_MISMATCH');
+    expect(await refusal(repeated)).toBe('SARK_HEADER_MISMATCH');
   });
 
-  it('classifies a 2026-07-28 message against its headers, as the MCP listener does', () => {
+  it('classifies a 2026-07-28 message against its headers, as the MCP listener does', async () => {
     const modern = JSON.stringify({
       jsonrpc: '2.0',
       id: 1,
@@ -173,14 +173,14 @@ describe('ext_authz adapter: CheckRequest → Intake', () => {
       params: { name: 'echo', _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } },
     });
     const headers = { ...JSON_HEADERS, 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call' };
-    const ok = adapter.intake(
+    const ok = await adapter.intake(
       http('POST', { ...headers, 'mcp-name': 'echo' }, { raw: Buffer.from(modern) }),
       undefined,
       noReply,
       0,
     );
     expect(ok.messages[0]!.msg?.era).toBe('2026');
-    const bad = adapter.intake(
+    const bad = await adapter.intake(
       http('POST', { ...headers, 'mcp-name': 'add' }, { raw: Buffer.from(modern) }),
       undefined,
       noReply,
@@ -190,23 +190,23 @@ describe('ext_authz adapter: CheckRequest → Intake', () => {
     expect(bad.messages[0]!.error?.code).toBe('SARK_HEADER_MISMATCH');
   });
 
-  it('maps GET and DELETE to the bodiless actions, with the session', () => {
-    const get = adapter.intake(http('GET', { 'mcp-session-id': 's1' }), undefined, noReply, 0);
+  it('maps GET and DELETE to the bodiless actions, with the session', async () => {
+    const get = await adapter.intake(http('GET', { 'mcp-session-id': 's1' }), undefined, noReply, 0);
     expect(get.meta.sessionId).toBe('s1');
     expect(get.messages[0]!.msg).toMatchObject({ action: 'gateway:stream:listen', era: '2025-session' });
-    const del = adapter.intake(http('delete', { 'mcp-session-id': 's1' }), undefined, noReply, 0);
+    const del = await adapter.intake(http('delete', { 'mcp-session-id': 's1' }), undefined, noReply, 0);
     expect(del.messages[0]!.msg?.action).toBe('gateway:session:end');
     expect(del.label).toBe('http:delete');
   });
 
-  it("takes the message from the MCP filter's metadata when no body is sent", () => {
+  it("takes the message from the MCP filter's metadata when no body is sent", async () => {
     const published = toProtoStruct({
       id: 7,
       method: 'tools/call',
       params: { name: 'echo', arguments: { list: [1, 'two', true, null] } },
       is_mcp_request: true,
     });
-    const intake = adapter.intake(
+    const intake = await adapter.intake(
       http('POST', { 'content-type': 'application/json' }, undefined, {
         metadata_context: { filter_metadata: { mcp_proxy: published, other: toProtoStruct({ id: 9 }) } },
       }),
@@ -226,11 +226,11 @@ describe('ext_authz adapter: CheckRequest → Intake', () => {
     const bad = http('POST', {}, undefined, {
       metadata_context: { filter_metadata: { mcp_proxy: toProtoStruct({ id: 1, method: 'x', params: 'nope' }) } },
     });
-    expect(refusal(bad)).toBe('SARK_INVALID_REQUEST');
+    expect(await refusal(bad)).toBe('SARK_INVALID_REQUEST');
   });
 
-  it('a body wins over the metadata: the policy judges the bytes Envoy forwards', () => {
-    const intake = adapter.intake(
+  it('a body wins over the metadata: the policy judges the bytes Envoy forwards', async () => {
+    const intake = await adapter.intake(
       http(
         'POST',
         JSON_HEADERS,

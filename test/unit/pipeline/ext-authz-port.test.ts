@@ -43,7 +43,7 @@ async function answer(
   options: { headers?: Record<string, string>; mode?: Unenforceable; port?: ExtAuthzPort } = {},
 ): Promise<{ res: CheckResponse; x: Exchange }> {
   let res: CheckResponse | undefined;
-  const intake = adapter.intake(
+  const intake = await adapter.intake(
     {
       attributes: {
         request: {
@@ -187,7 +187,7 @@ describe('ext_authz port', () => {
   it("a refusal of the whole request carries the identity stage's challenge", async () => {
     const identity = { challenge: () => ({ status: 401, wwwAuthenticate: 'Bearer resource_metadata="m"' }) };
     let res: CheckResponse | undefined;
-    const intake = adapter.intake(
+    const intake = await adapter.intake(
       { attributes: { request: { http: { method: 'GET', path: '/mcp', headers: {} } } } },
       undefined,
       (r) => {
