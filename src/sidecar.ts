@@ -43,6 +43,8 @@ export interface Sidecar {
   readonly metrics: SarkMetrics;
   /** The log level at run time (PUT /loglevel, SIGUSR2). */
   readonly logLevel: LogLevelControl;
+  /** host:port of the Envoy ext_authz gRPC listener, when extAuthzListen is set. */
+  readonly extAuthzAddress: string | undefined;
   close(): Promise<void>;
 }
 
@@ -107,7 +109,7 @@ export async function startSidecar(
   });
   const auditReader = config.apiListen && config.auditClickhouseUrl ? await auditReaderOf(config) : undefined;
   if (legacy) metrics.runtime.countSessions('legacy_sse', () => legacy.sessionCount);
-  const { pipeline, bodyOptions, bindings } = assemblePipeline({
+  const { pipeline, bodyOptions, bindings, answerer, ports } = assemblePipeline({
     config,
     tracer,
     identity,
@@ -121,6 +123,11 @@ export async function startSidecar(
   });
   metrics.runtime.countSessions('streamable_http', () => bindings.count('session'));
   const flow = (intake: Parameters<typeof pipeline.run>[0]) => pipeline.run(intake);
+  // Envoy ext_authz (docs/api.md): its gRPC stack is loaded only when configured (memory, one sidecar per pod).
+  const extAuthz = config.extAuthzListen
+    ? await Promise.all([import('./pipeline/ext-authz-port.ts'), import('./listen/ext-authz-server.ts')])
+    : undefined;
+  if (extAuthz) ports.set('ext-authz', new extAuthz[0].ExtAuthzPort(answerer, config.extAuthzUnenforceable, identity));
   const router = new Router({
     serverId: config.serverId,
     mcpPath: config.mcpPath,
@@ -143,8 +150,9 @@ export async function startSidecar(
   await identity.warm();
 
   const servers: Server[] = [];
+  let ext: Awaited<ReturnType<NonNullable<typeof extAuthz>[1]['startExtAuthz']>> | undefined;
   const closeAll = async () => {
-    await Promise.all(servers.map(closeServer));
+    await Promise.all([...servers.map(closeServer), ext?.close()]);
     await upstream.close();
     await legacy?.close();
     passthrough?.close();
@@ -186,6 +194,7 @@ export async function startSidecar(
       servers.push(api.server);
       trackConnections(api.server, metrics.runtime, 'api');
     }
+    if (extAuthz) ext = await extAuthz[1].startExtAuthz(config, flow, logger);
     const admin = await listen(
       config.adminListen,
       createAdminHandler({ metrics, probePolicy: () => policy.health.probe(), logLevel }),
@@ -202,6 +211,7 @@ export async function startSidecar(
         engine: engine.name,
         serverId: config.serverId,
         identity: identity.describe(),
+        extAuthz: ext?.address ?? false,
       },
       'sark listening',
     );
@@ -215,6 +225,7 @@ export async function startSidecar(
       demo,
       metrics,
       logLevel,
+      extAuthzAddress: ext?.address,
       close: closeAll,
     };
   } catch (err) {

@@ -162,7 +162,10 @@ export class Authorizer {
   async #ownership(msg: McpMessage, caller: Caller): Promise<readonly Obligation[] | undefined | SarkError> {
     const { meta, principal } = caller;
     const bindings = this.#o.bindings;
-    if (meta.sessionId !== undefined && msg.method !== 'initialize') {
+    // Only where SARK answers the client does it see (and bind) the session ids the server assigns.
+    // ext_authz never sees an answer: its port refuses session requests unless told otherwise.
+    const bindsSessions = meta.transport === 'streamable-http' || meta.transport === 'legacy-sse';
+    if (meta.sessionId !== undefined && msg.method !== 'initialize' && bindsSessions) {
       const kind: BindingKind = meta.transport === 'legacy-sse' ? 'legacy' : 'session';
       const owner = await bindings.lookup(kind, meta.sessionId);
       if (owner?.principal !== principal) {

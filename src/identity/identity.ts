@@ -64,6 +64,14 @@ export interface IdentityContext {
   readonly remoteAddress: string | undefined;
   /** The request path (without query). */
   readonly path: string;
+  /**
+   * The peer identity the transport itself reports, for entry points where
+   * SARK is asked about a connection another proxy terminated: Envoy
+   * ext_authz's `source.principal` (the SPIFFE ID from the downstream mTLS
+   * certificate). Believed like the mesh identity header: only when
+   * `remoteAddress` — then the proxy that asks — is in `meshTrustedCidrs`.
+   */
+  readonly peerPrincipal?: string | undefined;
 }
 
 /** Frozen empty list for identities that have none. */

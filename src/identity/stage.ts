@@ -8,7 +8,8 @@
  *   1. `Authorization: Bearer …`: an access token (JWT-shaped, when OAuth is
  *      configured) or an API key;
  *   2. `X-API-Key`;
- *   3. the mesh identity header, from a trusted proxy address only;
+ *   3. the mesh identity: the peer principal an ext_authz CheckRequest
+ *      carries, or the mesh identity header; from a trusted proxy address only;
  *   4. the anonymous agent, when allowed.
  *
  * `resolve` answers synchronously whenever it can — API keys, mesh,
@@ -91,6 +92,8 @@ export class IdentityStage {
   readonly #allowAnonymous: boolean;
   readonly #apiKeys: ApiKeyStore | undefined;
   readonly #mesh: MeshIdentity | undefined;
+  /** The peer principal ext_authz reports: a mesh identity taken as is (not XFCC), under the same trust rules. */
+  readonly #peer: MeshIdentity;
   readonly #verifier: TokenVerifier | undefined;
   readonly #metadata: ResourceMetadata | undefined;
   readonly #defaultScopes: readonly string[];
@@ -120,6 +123,11 @@ export class IdentityStage {
           trustDomain: config.meshTrustDomain,
         })
       : undefined;
+    this.#peer = new MeshIdentity({
+      header: 'source.principal',
+      trustedCidrs: splitList(config.meshTrustedCidrs),
+      trustDomain: config.meshTrustDomain,
+    });
     this.#defaultScopes = splitList(config.scopesSupported);
     const hierarchy = parseScopeHierarchy(config.scopeHierarchy);
 
@@ -203,6 +211,10 @@ export class IdentityStage {
     if (apiKey !== undefined && apiKey.length > 0) {
       if (apiKey.length > 1) throw new SarkError('SARK_UNAUTHENTICATED', { publicDetail: 'repeated X-API-Key header' });
       return this.#apiKey(apiKey[0]!);
+    }
+    if (ctx.peerPrincipal !== undefined && ctx.peerPrincipal !== '') {
+      // Reported by the proxy that terminated the caller's mTLS (ext_authz `source.principal`), not by the caller.
+      return this.#peer.resolve([ctx.peerPrincipal], ctx.remoteAddress);
     }
     if (this.#mesh !== undefined) {
       const values = headers[this.#mesh.header];

@@ -60,6 +60,11 @@ export interface Intake {
    * identity stage refuses it unless it is the authenticated caller.
    */
   readonly subject?: string | undefined;
+  /**
+   * The caller's identity as the proxy that asks reports it (ext_authz
+   * `source.principal`); the identity stage believes it from a trusted proxy only.
+   */
+  readonly peerPrincipal?: string | undefined;
   /** Transport-specific context for the port that answers (e.g. an ext_authz callback). */
   readonly context?: unknown;
 }

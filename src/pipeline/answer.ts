@@ -35,6 +35,45 @@ export function httpStatusOf(err: SarkError, isRequest: boolean): number {
   return !isRequest && err.kind.httpStatus === 200 ? 403 : err.kind.httpStatus;
 }
 
+/** SARK's answer to a refused request, whatever carries it (an HTTP response, an ext_authz denied response). */
+export interface RefusalAnswer {
+  readonly status: number;
+  /** Header names lower-case; without `content-length` and hop-by-hop fields (the carrier adds its own). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The JSON-RPC error response. */
+  readonly body: string;
+}
+
+/**
+ * The one mapping from a refusal to status, headers and JSON-RPC error body;
+ * `headers` adds the identity stage's challenge. Both the MCP listener and
+ * the entry points that only answer for Envoy use it, so a caller gets the
+ * same answer for the same refusal whichever way it came.
+ */
+export function refusalAnswer(
+  x: Exchange,
+  call: Call | undefined,
+  err: SarkError,
+  isRequest: boolean,
+  headers: Readonly<Record<string, string>> | undefined,
+): RefusalAnswer {
+  const id: JsonRpcId | null = call?.id ?? null;
+  const body = errorResponse(id, err.kind.rpcCode, err.safeMessage, refusalData(x, call, err));
+  const out: Record<string, string> = { 'content-type': 'application/json', 'x-sark-error': err.code };
+  if (headers) for (const k in headers) out[k] = headers[k]!;
+  const retry = call?.verdict?.retryAfterSeconds;
+  if (retry !== undefined) out['retry-after'] = String(retry);
+  switch (err.code) {
+    case 'SARK_UNAUTHENTICATED':
+      if (out['www-authenticate'] === undefined) out['www-authenticate'] = 'Bearer realm="sark"';
+      break;
+    case 'SARK_METHOD_NOT_ALLOWED':
+      out.allow = 'GET, POST, DELETE';
+      break;
+  }
+  return { status: httpStatusOf(err, isRequest), headers: out, body };
+}
+
 /**
  * Writes refusals. The identity stage contributes the `WWW-Authenticate`
  * challenge: 401 for credentials, and the step-up 403 naming every scope the
@@ -47,15 +86,24 @@ export class Answerer {
     this.#identity = identity;
   }
 
+  /** The answer to a refusal, with the identity stage's challenge when it is about credentials or scopes. */
+  answer(x: Exchange, call: Call | undefined, err: SarkError, isRequest: boolean): RefusalAnswer {
+    return refusalAnswer(x, call, err, isRequest, this.#headers(err));
+  }
+
   refuse(res: ServerResponse, x: Exchange, call: Call | undefined, err: SarkError, isRequest: boolean): void {
-    const c = this.challenge(err);
-    sendRefusal(res, x, call, err, isRequest, c ? { 'www-authenticate': c } : undefined);
+    sendRefusal(res, x, call, err, isRequest, this.#headers(err));
   }
 
   /** The WWW-Authenticate value for a refusal about credentials or scopes, or undefined. */
   challenge(err: SarkError): string | undefined {
     const scopes = err.data?.required_scopes;
     return this.#identity?.challenge(err, Array.isArray(scopes) ? (scopes as string[]) : undefined)?.wwwAuthenticate;
+  }
+
+  #headers(err: SarkError): Readonly<Record<string, string>> | undefined {
+    const c = this.challenge(err);
+    return c ? { 'www-authenticate': c } : undefined;
   }
 }
 
@@ -72,29 +120,10 @@ export function sendRefusal(
     res.destroy();
     return;
   }
-  const status = httpStatusOf(err, isRequest);
-  const id: JsonRpcId | null = call?.id ?? null;
-  const body = errorResponse(id, err.kind.rpcCode, err.safeMessage, refusalData(x, call, err));
-  const out: Record<string, string | number> = {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-    'x-sark-error': err.code,
-  };
-  if (headers) for (const k in headers) out[k] = headers[k]!;
-  const retry = call?.verdict?.retryAfterSeconds;
-  if (retry !== undefined) out['retry-after'] = String(retry);
-  switch (err.code) {
-    case 'SARK_BODY_TOO_LARGE':
-      // The rest of the body was not read: the connection cannot carry another request.
-      out.connection = 'close';
-      break;
-    case 'SARK_UNAUTHENTICATED':
-      if (out['www-authenticate'] === undefined) out['www-authenticate'] = 'Bearer realm="sark"';
-      break;
-    case 'SARK_METHOD_NOT_ALLOWED':
-      out.allow = 'GET, POST, DELETE';
-      break;
-  }
-  res.writeHead(status, out);
-  res.end(body);
+  const a = refusalAnswer(x, call, err, isRequest, headers);
+  const out: Record<string, string | number> = { ...a.headers, 'content-length': Buffer.byteLength(a.body) };
+  // The rest of the body was not read: the connection cannot carry another request.
+  if (err.code === 'SARK_BODY_TOO_LARGE') out.connection = 'close';
+  res.writeHead(a.status, out);
+  res.end(a.body);
 }

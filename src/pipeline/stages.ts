@@ -56,7 +56,12 @@ export class IdentityStage {
     const span = x.span?.child('sark.identity');
     let who: Identity | Promise<Identity>;
     try {
-      who = this.#identifier.resolve({ headers: x.intake.headers, remoteAddress: meta.clientAddress, path: meta.path });
+      who = this.#identifier.resolve({
+        headers: x.intake.headers,
+        remoteAddress: meta.clientAddress,
+        path: meta.path,
+        peerPrincipal: x.intake.peerPrincipal,
+      });
     } catch (err) {
       x.failure = authFailure(err);
       span?.end(undefined, x.failure.code);
