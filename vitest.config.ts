@@ -11,5 +11,15 @@ export default defineConfig({
     reporters: ['default', 'json'],
     // Read by .ci/run to print the plain "N passed, N failed" closing line.
     outputFile: { json: '.tmp/vitest-report.json' },
+    // `vitest run --coverage` (npm test): line coverage of src/, gated per
+    // stage folder by scripts/coverage-gate.ts. Code run in child processes
+    // (the e2e tests' `sark serve`) is not seen by V8's coverage of this one.
+    coverage: {
+      provider: 'v8',
+      include: ['src/**/*.ts'],
+      exclude: ['src/demo/**'],
+      reporter: ['json-summary'],
+      reportsDirectory: '.tmp/coverage',
+    },
   },
 });
