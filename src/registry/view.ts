@@ -31,6 +31,8 @@ export type ServerFacts =
       readonly enabled: boolean | null;
       readonly lifecycle: string | null;
       readonly tools_known: boolean;
+      /** Only in listingFacts and catalogueFacts: every listed tool's facts, by name. */
+      readonly tools?: Readonly<Record<string, ToolFacts>>;
     };
 
 /** input.tool.registry. */
@@ -54,9 +56,11 @@ export interface RegistryView {
   tools(serverId: string): readonly RegistryTool[] | undefined;
   /** input.server.registry for this server id. */
   serverFacts(serverId: string): ServerFacts;
+  /** input.server.registry for tools/list: the server's facts with every listed tool's. */
+  listingFacts(serverId: string): ServerFacts;
   /** input.tool.registry for this tool of this server. */
   toolFacts(serverId: string, tool: string): ToolFacts;
-  /** input.registry: every server's facts (for the server list). */
+  /** input.registry: every server's listing facts (for the server list). */
   catalogueFacts(): CatalogueFacts;
 }
 
@@ -103,6 +107,7 @@ export class RegistrySnapshot {
   readonly #servers: readonly RegistryServer[];
   readonly #byId: ReadonlyMap<string, RegistryServer>;
   readonly #facts: ReadonlyMap<string, ServerFacts>;
+  readonly #listing: ReadonlyMap<string, ServerFacts>;
   readonly #toolFacts: ReadonlyMap<string, ReadonlyMap<string, ToolFacts>>;
   readonly catalogue: CatalogueFacts;
 
@@ -112,19 +117,23 @@ export class RegistrySnapshot {
     this.#servers = Object.freeze(sorted);
     const byId = new Map<string, RegistryServer>();
     const facts = new Map<string, ServerFacts>();
+    const listing = new Map<string, ServerFacts>();
     const toolFacts = new Map<string, Map<string, ToolFacts>>();
     const catalogue: Record<string, ServerFacts> = {};
     for (const s of sorted) {
       byId.set(s.id, s);
       const f = serverFactsOf(s);
       facts.set(s.id, f);
-      catalogue[s.id] = f;
       const tools = new Map<string, ToolFacts>();
       for (const t of s.tools ?? []) tools.set(t.name, toolFactsOf(t));
       toolFacts.set(s.id, tools);
+      const withTools = Object.freeze({ ...f, tools: Object.freeze(Object.fromEntries(tools)) });
+      listing.set(s.id, withTools);
+      catalogue[s.id] = withTools;
     }
     this.#byId = byId;
     this.#facts = facts;
+    this.#listing = listing;
     this.#toolFacts = toolFacts;
     this.catalogue = Object.freeze({ available: true, servers: Object.freeze(catalogue) });
   }
@@ -139,6 +148,10 @@ export class RegistrySnapshot {
 
   serverFacts(id: string): ServerFacts {
     return this.#facts.get(keyOf(id)) ?? UNLISTED;
+  }
+
+  listingFacts(id: string): ServerFacts {
+    return this.#listing.get(keyOf(id)) ?? UNLISTED;
   }
 
   toolFacts(serverId: string, tool: string): ToolFacts {
@@ -183,6 +196,10 @@ export class SnapshotView implements RegistryView {
 
   serverFacts(serverId: string): ServerFacts {
     return this.#current()?.serverFacts(this.#key(serverId)) ?? NOT_AVAILABLE;
+  }
+
+  listingFacts(serverId: string): ServerFacts {
+    return this.#current()?.listingFacts(this.#key(serverId)) ?? NOT_AVAILABLE;
   }
 
   toolFacts(serverId: string, tool: string): ToolFacts {
