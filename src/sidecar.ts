@@ -39,6 +39,7 @@ import {
 } from './pipeline/stages.ts';
 import type { AuditRecorder } from './record/audit.ts';
 import { createAuditRecorder } from './record/recorder.ts';
+import { createRegistry, type GatewayRegistry } from './registry/registry.ts';
 
 export interface Sidecar {
   readonly dataUrl: string;
@@ -48,6 +49,8 @@ export interface Sidecar {
   readonly engine: PolicyEngine['name'];
   readonly demo: DemoServer | undefined;
   readonly metrics: SarkMetrics;
+  /** The MCP Gateway Registry client, when gatewayEnabled. */
+  readonly registry: GatewayRegistry | undefined;
   close(): Promise<void>;
 }
 
@@ -57,6 +60,8 @@ export async function startSidecar(
 ): Promise<Sidecar> {
   const metrics = createMetrics();
   const identity = createIdentityStage(config, logger);
+  // The MCP Gateway Registry client, undefined unless gatewayEnabled (validated here, read below).
+  const registry = createRegistry(config, metrics.registry, logger);
   const engine: PolicyEngine = config.opaUrl
     ? createOpaEngine({
         url: config.opaUrl,
@@ -100,6 +105,8 @@ export async function startSidecar(
     { maxEntries: config.bindingMaxEntries, sessionIdleTtlMs: config.sessionIdleTtlMs, taskTtlMs: config.taskTtlMs },
     policy.redis,
   );
+  // Off unless gatewayEnabled; waits at most gatewayStartupWaitMs for the first read.
+  await registry?.start();
   const authorizer = new Authorizer({
     serverId: config.serverId,
     decide: policy.decide,
@@ -109,6 +116,7 @@ export async function startSidecar(
     concurrency: config.batchConcurrency,
     logger,
     countDecision: (d) => metrics.decisions.labels(d.allow ? 'allow' : 'deny', primaryReason(d)).inc(),
+    registry: registry?.view,
   });
   const answerer = new Answerer(identity);
   const ports = new Map<Transport, Port>([['streamable-http', new StreamableHttpPort(upstream, answerer, identity)]]);
@@ -163,7 +171,14 @@ export async function startSidecar(
         passthrough.shouldUpgrade;
       data.server.on('upgrade', router.upgrade);
     }
-    const admin = await listen(config.adminListen, createAdminHandler({ metrics, probePolicy: () => engine.probe() }));
+    const admin = await listen(
+      config.adminListen,
+      createAdminHandler({
+        metrics,
+        probePolicy: () => engine.probe(),
+        readyDetails: registry ? () => ({ registry: registry.status() }) : undefined,
+      }),
+    );
     servers.push(admin.server);
     logger.info(
       {
@@ -184,8 +199,10 @@ export async function startSidecar(
       engine: engine.name,
       demo,
       metrics,
+      registry,
       async close() {
         await Promise.all(servers.map(closeServer));
+        await registry?.close();
         await upstream.close();
         await legacy?.close();
         passthrough?.close();
@@ -197,6 +214,7 @@ export async function startSidecar(
     };
   } catch (err) {
     await Promise.all(servers.map(closeServer));
+    await registry?.close();
     await upstream.close();
     await legacy?.close();
     passthrough?.close();

@@ -16,6 +16,7 @@ import type { RequestMeta } from '../listen/intake.ts';
 import type { McpMessage } from '../mcp/classify.ts';
 import type { JsonRpcMessage } from '../mcp/jsonrpc.ts';
 import type { Logger } from '../observe/logger.ts';
+import type { RegistryView } from '../registry/view.ts';
 import { type BindingKind, type Bindings, principalOf } from './bindings.ts';
 import type { Decision } from './decision.ts';
 import type { Decide } from './engine.ts';
@@ -70,6 +71,8 @@ export interface AuthorizerOptions {
   readonly logger: Logger;
   /** Counts every decision, the implied ones included (sark_decisions_total). */
   readonly countDecision: (decision: Decision) => void;
+  /** The MCP Gateway Registry's data, when gatewayEnabled: its facts join every policy input. */
+  readonly registry?: RegistryView | undefined;
 }
 
 const NONE: readonly ImpliedDecision[] = Object.freeze([]);
@@ -114,7 +117,7 @@ export class Authorizer {
       return refusedBefore(err instanceof SarkError ? err : new SarkError('SARK_INVALID_REQUEST', { cause: err }));
     }
 
-    const input = buildInput(this.#o.serverId, msg, caller.identity, caller.meta);
+    const input = buildInput(this.#o.serverId, msg, caller.identity, caller.meta, this.#o.registry);
     const started = performance.now();
     const decision = await this.#o.decide(input);
     const policyMs = performance.now() - started;
@@ -225,7 +228,7 @@ export class Authorizer {
   ): Promise<{ implied: ImpliedDecision[]; refusal: SarkError | undefined }> {
     const implied = await mapLimit(messages, this.#o.concurrency, async (m) => {
       const started = performance.now();
-      const decision = await this.#o.decide(buildInput(this.#o.serverId, m, caller.identity, caller.meta));
+      const decision = await this.#o.decide(buildInput(this.#o.serverId, m, caller.identity, caller.meta, this.#o.registry));
       this.#o.countDecision(decision);
       return { msg: m, decision, policyMs: performance.now() - started };
     });
@@ -296,7 +299,7 @@ export class Authorizer {
       list === 'prompts'
         ? impliedMessage(listing, 'prompts/get', 'gateway:prompt:get', target)
         : impliedMessage(listing, 'resources/read', 'gateway:resource:read', target);
-    const d = await this.#o.decide(buildInput(this.#o.serverId, m, caller.identity, caller.meta));
+    const d = await this.#o.decide(buildInput(this.#o.serverId, m, caller.identity, caller.meta, this.#o.registry));
     return d.allow;
   }
 

@@ -1,7 +1,9 @@
 /**
  * The admin listener's routes: /healthz (the process is up), /readyz (ready
  * only while the policy engine answers; a sidecar that cannot decide must not
- * receive traffic) and /metrics (Prometheus text format).
+ * receive traffic) and /metrics (Prometheus text format). Optional details
+ * (the registry's state) join the /readyz body without deciding readiness:
+ * stale registry data keeps serving (docs/registry.md).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SarkMetrics } from '../observe/metrics.ts';
@@ -10,10 +12,12 @@ export interface AdminDeps {
   metrics: SarkMetrics;
   /** True while the policy engine answers. */
   probePolicy: () => Promise<boolean>;
+  /** Extra /readyz fields, by name (e.g. `registry`). */
+  readyDetails?: () => Record<string, unknown>;
 }
 
 export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const { metrics, probePolicy } = deps;
+  const { metrics, probePolicy, readyDetails } = deps;
   return function admin(req, res) {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -28,9 +32,13 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
         probePolicy().then(
           (up) => {
             metrics.policyUp.set(up ? 1 : 0);
-            send(res, up ? 200 : 503, up ? { status: 'ready' } : { status: 'not ready', reason: 'policy_unavailable' });
+            const body = up ? { status: 'ready' } : { status: 'not ready', reason: 'policy_unavailable' };
+            send(res, up ? 200 : 503, readyDetails ? { ...body, ...readyDetails() } : body);
           },
-          () => send(res, 503, { status: 'not ready', reason: 'policy_unavailable' }),
+          () => {
+            const body = { status: 'not ready', reason: 'policy_unavailable' };
+            send(res, 503, readyDetails ? { ...body, ...readyDetails() } : body);
+          },
         );
         return;
       case '/metrics':
