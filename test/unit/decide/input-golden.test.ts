@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load.ts';
