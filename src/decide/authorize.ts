@@ -228,7 +228,9 @@ export class Authorizer {
   ): Promise<{ implied: ImpliedDecision[]; refusal: SarkError | undefined }> {
     const implied = await mapLimit(messages, this.#o.concurrency, async (m) => {
       const started = performance.now();
-      const decision = await this.#o.decide(buildInput(this.#o.serverId, m, caller.identity, caller.meta, this.#o.registry));
+      const decision = await this.#o.decide(
+        buildInput(this.#o.serverId, m, caller.identity, caller.meta, this.#o.registry),
+      );
       this.#o.countDecision(decision);
       return { msg: m, decision, policyMs: performance.now() - started };
     });

@@ -143,7 +143,12 @@ export function buildInput(
   return input as unknown as PolicyInput;
 }
 
-function addRegistryFacts(input: Record<string, unknown>, serverId: string, action: string, registry: RegistryView): void {
+function addRegistryFacts(
+  input: Record<string, unknown>,
+  serverId: string,
+  action: string,
+  registry: RegistryView,
+): void {
   const listing = action === 'gateway:tools:list' || action === 'gateway:server:list';
   input.server = { id: serverId, registry: listing ? registry.listingFacts(serverId) : registry.serverFacts(serverId) };
   const tool = input.tool as { name: string } | undefined;
