@@ -54,10 +54,12 @@ export function spawnNode(
   args: string[],
   pattern: RegExp,
   env: NodeJS.ProcessEnv = {},
+  cwd?: string,
 ): Promise<Child> {
   const proc = spawn(process.execPath, [script, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
+    ...(cwd === undefined ? {} : { cwd }),
   });
   let out = '';
   let err = '';

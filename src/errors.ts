@@ -8,7 +8,7 @@
  * JSON-RPC codes: -32700/-32600/-32601/-32602/-32603 are the JSON-RPC 2.0
  * standard codes; -32020 (header/body disagreement) and -32022 (unsupported
  * protocol version, with `data.supported`, which v2 clients use to fall back)
- * are the codes MCP 2026-07-28 servers use; -32001..-32014 are SARK's own, in the
+ * are the codes MCP 2026-07-28 servers use; -32001..-32017 are SARK's own, in the
  * implementation-defined server-error range (-32000..-32099).
  */
 
@@ -46,6 +46,20 @@ export const ErrorKinds = Object.freeze({
     413,
     -32600,
     'Payload Too Large: the body exceeds the configured limit',
+  ),
+  SARK_REQUEST_TIMEOUT: kind(
+    'SARK_REQUEST_TIMEOUT',
+    'request_timeout',
+    408,
+    -32600,
+    'Request Timeout: the request was not received in time',
+  ),
+  SARK_TOO_MANY_CONNECTIONS: kind(
+    'SARK_TOO_MANY_CONNECTIONS',
+    'too_many_connections',
+    503,
+    -32016,
+    'Service Unavailable: too many open connections, retry later',
   ),
   SARK_METHOD_NOT_ALLOWED: kind(
     'SARK_METHOD_NOT_ALLOWED',
@@ -211,18 +225,32 @@ export const ErrorKinds = Object.freeze({
     -32013,
     'Forbidden: requests from this Origin are not allowed',
   ),
+  SARK_SUBJECT_MISMATCH: kind(
+    'SARK_SUBJECT_MISMATCH',
+    'subject_mismatch',
+    403,
+    -32014,
+    'Forbidden: a decision may only be asked for the authenticated caller itself',
+  ),
+  SARK_AUDIT_UNAVAILABLE: kind(
+    'SARK_AUDIT_UNAVAILABLE',
+    'audit_unavailable',
+    503,
+    -32015,
+    'Service Unavailable: the audit store cannot be queried (no ClickHouse is configured, or it did not answer)',
+  ),
   SARK_REGISTRY_UNAVAILABLE: kind(
     'SARK_REGISTRY_UNAVAILABLE',
     'registry_unavailable',
     503,
-    -32014,
+    -32017,
     'Service Unavailable: the MCP Gateway Registry could not be read',
   ),
   SARK_REGISTRY_MALFORMED: kind(
     'SARK_REGISTRY_MALFORMED',
     'registry_malformed',
     502,
-    -32014,
+    -32017,
     'Bad Gateway: the MCP Gateway Registry sent an answer SARK cannot read',
   ),
   SARK_INTERNAL: kind('SARK_INTERNAL', 'internal_error', 500, -32603, 'Internal error'),

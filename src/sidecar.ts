@@ -1,53 +1,43 @@
 /**
  * The composition root: builds every stage from one validated config, starts
  * the listeners, and stops everything in reverse order. Each factory validates
- * its options and fails here, at start-up, never on a request.
+ * its options and fails here, at start-up, never on a request. Only what the
+ * configuration uses is loaded (the WASM engine in front of OPA is not; the
+ * ClickHouse reader without a decision API is not).
  */
 import type { Server } from 'node:http';
+import { type BundledDemo, startBundledDemo } from './bundled-demo.ts';
 import type { SarkConfig } from './config/schema.ts';
-import { Authorizer } from './decide/authorize.ts';
-import { Bindings } from './decide/bindings.ts';
-import { primaryReason } from './decide/decision.ts';
 import type { PolicyEngine } from './decide/engine.ts';
-import { createOpaEngine } from './decide/opa-client.ts';
 import { createPolicyPath } from './decide/policy-path.ts';
-import { createWasmEngine } from './decide/wasm-engine.ts';
-import { type DemoServer, startDemoServer } from './demo/server.ts';
 import { LegacyTransport } from './forward/legacy.ts';
 import { createUpstream, type Upstream } from './forward/upstream.ts';
 import { createIdentityStage } from './identity/stage.ts';
 import { createAdminHandler } from './listen/admin.ts';
+import { DecisionApiAdapter } from './listen/decision-api.ts';
 import { HostGuard, localAddresses } from './listen/host-guard.ts';
-import type { Transport } from './listen/intake.ts';
 import { LegacySseAdapter } from './listen/legacy-sse.ts';
 import { createPassthrough } from './listen/passthrough.ts';
 import { Router } from './listen/router.ts';
-import { closeServer, listen } from './listen/server.ts';
+import { closeServer, connectionLimits, listen } from './listen/server.ts';
 import { StreamableHttpAdapter } from './listen/streamable-http.ts';
 import { createLogger, type Logger } from './observe/logger.ts';
 import { createMetrics, type SarkMetrics } from './observe/metrics.ts';
-import { Answerer } from './pipeline/answer.ts';
-import { Pipeline } from './pipeline/flow.ts';
-import { LegacyPort, type Port, StreamableHttpPort } from './pipeline/ports.ts';
-import {
-  DecideStage,
-  ForwardStage,
-  IdentityStage,
-  ObligationsStage,
-  RecordStage,
-  type Stage,
-} from './pipeline/stages.ts';
+import { assemblePipeline } from './pipeline/assemble.ts';
 import type { AuditRecorder } from './record/audit.ts';
+import type { AuditReader } from './record/audit-query.ts';
 import { createAuditRecorder } from './record/recorder.ts';
 import { createRegistry, type GatewayRegistry } from './registry/registry.ts';
 
 export interface Sidecar {
   readonly dataUrl: string;
+  /** The decision API's base URL, when apiListen is set. */
+  readonly apiUrl: string | undefined;
   readonly adminUrl: string;
   readonly mcpUrl: string;
   readonly upstreamUrl: string;
   readonly engine: PolicyEngine['name'];
-  readonly demo: DemoServer | undefined;
+  readonly demo: BundledDemo | undefined;
   readonly metrics: SarkMetrics;
   /** The MCP Gateway Registry client, when gatewayEnabled. */
   readonly registry: GatewayRegistry | undefined;
@@ -59,24 +49,19 @@ export async function startSidecar(
   logger: Logger = createLogger(config.logLevel),
 ): Promise<Sidecar> {
   const metrics = createMetrics();
+  // First: an audit destination that cannot be written stops start-up before anything is listening.
+  const recorder: AuditRecorder = await createAuditRecorder(config, metrics.audit, logger);
   const identity = createIdentityStage(config, logger);
   // The MCP Gateway Registry client, undefined unless gatewayEnabled (validated here, read below).
   const registry = createRegistry(config, metrics.registry, logger);
-  const engine: PolicyEngine = config.opaUrl
-    ? createOpaEngine({
-        url: config.opaUrl,
-        decisionPath: config.opaDecisionPath,
-        timeoutMs: config.opaTimeoutMs,
-        connections: config.opaConnections,
-      })
-    : await createWasmEngine({ dir: config.embeddedPolicyDir, decisionPath: config.opaDecisionPath });
+  const engine = await createEngine(config);
   // engine → breaker (OPA) → decision cache → createDecide; rate limits after an allow.
   const policy = await createPolicyPath(config, engine, metrics, logger);
 
-  let demo: DemoServer | undefined;
+  let demo: BundledDemo | undefined;
   let upstreamUrl = config.upstreamUrl;
   if (!upstreamUrl) {
-    demo = await startDemoServer({ port: 0 });
+    demo = await startBundledDemo();
     upstreamUrl = demo.url;
   }
   const upstream: Upstream = createUpstream({
@@ -100,48 +85,24 @@ export async function startSidecar(
     protectedPaths: [config.mcpPath, config.legacySsePath, config.legacyMessagesPath],
     timeoutMs: config.upstreamTimeoutMs,
   });
-  const recorder: AuditRecorder = await createAuditRecorder(config, metrics.audit, logger);
-  const bindings = new Bindings(
-    { maxEntries: config.bindingMaxEntries, sessionIdleTtlMs: config.sessionIdleTtlMs, taskTtlMs: config.taskTtlMs },
-    policy.redis,
-  );
+  const auditReader = config.apiListen && config.auditClickhouseUrl ? await auditReaderOf(config) : undefined;
   // Off unless gatewayEnabled; waits at most gatewayStartupWaitMs for the first read.
   await registry?.start();
-  const authorizer = new Authorizer({
-    serverId: config.serverId,
-    decide: policy.decide,
-    rateLimit: policy.rateLimit,
-    bindings,
-    subscriptionMaxUris: config.subscriptionMaxUris,
-    concurrency: config.batchConcurrency,
+  const { pipeline, bodyOptions } = assemblePipeline({
+    config,
+    identity,
+    policy,
+    upstream,
+    legacy,
+    recorder,
+    auditReader,
+    metrics,
     logger,
-    countDecision: (d) => metrics.decisions.labels(d.allow ? 'allow' : 'deny', primaryReason(d)).inc(),
     registry: registry?.view,
   });
-  const answerer = new Answerer(identity);
-  const ports = new Map<Transport, Port>([['streamable-http', new StreamableHttpPort(upstream, answerer, identity)]]);
-  if (legacy) ports.set('legacy-sse', new LegacyPort(legacy, answerer));
-  // The one declared list of stages every transport's requests go through.
-  const stages: Stage[] = [
-    new IdentityStage(identity),
-    new DecideStage(authorizer),
-    new ObligationsStage(),
-    new ForwardStage(ports),
-    new RecordStage(config.serverId, recorder, metrics),
-  ];
-  const pipeline = new Pipeline(stages, config.batchConcurrency, logger);
-  const bodyOptions = {
-    maxBodyBytes: config.maxBodyBytes,
-    jsonLimits: {
-      maxDepth: config.jsonMaxDepth,
-      maxStringLength: config.jsonMaxStringLength,
-      maxArrayLength: config.jsonMaxArrayLength,
-      maxKeys: config.jsonMaxKeys,
-    },
-    batchMode: config.batchMode,
-    batchMaxElements: config.batchMaxElements,
-  };
+  const flow = (intake: Parameters<typeof pipeline.run>[0]) => pipeline.run(intake);
   const router = new Router({
+    serverId: config.serverId,
     mcpPath: config.mcpPath,
     legacySsePath: config.legacySsePath,
     legacyMessagesPath: config.legacyMessagesPath,
@@ -155,15 +116,31 @@ export async function startSidecar(
     passthrough,
     streamable: new StreamableHttpAdapter(bodyOptions),
     legacy: legacy ? new LegacySseAdapter(bodyOptions) : undefined,
-    flow: (intake) => pipeline.run(intake),
+    flow,
     // OAuth Protected Resource Metadata (RFC 9728), when OAuth is configured.
     extra: [{ servesPath: (p) => identity.servesMetadata(p), serve: (q, r) => identity.serveMetadata(q, r) }],
   });
   await identity.warm();
 
   const servers: Server[] = [];
+  const closeAll = async () => {
+    await Promise.all(servers.map(closeServer));
+    await registry?.close();
+    await upstream.close();
+    await legacy?.close();
+    passthrough?.close();
+    await policy.close();
+    await recorder.close();
+    await auditReader?.close();
+    await demo?.close();
+    identity.close();
+  };
   try {
-    const data = await listen(config.listen, router.handle);
+    const data = await listen(config.listen, router.handle, {
+      name: 'data',
+      limits: connectionLimits(config, 'data'),
+      metrics: metrics.listener,
+    });
     servers.push(data.server);
     if (passthrough) {
       // Other Upgrade requests (h2c, a WebSocket to /mcp) stay requests for the pipeline.
@@ -171,18 +148,34 @@ export async function startSidecar(
         passthrough.shouldUpgrade;
       data.server.on('upgrade', router.upgrade);
     }
+    const api = config.apiListen
+      ? await listen(
+          config.apiListen,
+          new DecisionApiAdapter({
+            serverId: config.serverId,
+            maxBodyBytes: config.maxBodyBytes,
+            jsonLimits: bodyOptions.jsonLimits,
+            flow,
+          }).handle,
+          { name: 'api', limits: connectionLimits(config, 'data'), metrics: metrics.listener },
+        )
+      : undefined;
+    if (api) servers.push(api.server);
+    const readyDetails = registry ? () => ({ registry: registry.status() }) : undefined;
     const admin = await listen(
       config.adminListen,
-      createAdminHandler({
-        metrics,
-        probePolicy: () => engine.probe(),
-        readyDetails: registry ? () => ({ registry: registry.status() }) : undefined,
-      }),
+      createAdminHandler({ metrics, probePolicy: () => engine.probe(), readyDetails }),
+      {
+        name: 'admin',
+        limits: connectionLimits(config, 'admin'),
+        metrics: metrics.listener,
+      },
     );
     servers.push(admin.server);
     logger.info(
       {
         data: data.url,
+        api: api?.url,
         admin: admin.url,
         upstream: upstreamUrl,
         engine: engine.name,
@@ -193,6 +186,7 @@ export async function startSidecar(
     );
     return {
       dataUrl: data.url,
+      apiUrl: api?.url,
       adminUrl: admin.url,
       mcpUrl: `${data.url}${config.mcpPath}`,
       upstreamUrl,
@@ -200,28 +194,47 @@ export async function startSidecar(
       demo,
       metrics,
       registry,
-      async close() {
-        await Promise.all(servers.map(closeServer));
-        await registry?.close();
-        await upstream.close();
-        await legacy?.close();
-        passthrough?.close();
-        await policy.close();
-        await recorder.close();
-        await demo?.close();
-        identity.close();
-      },
+      close: closeAll,
     };
   } catch (err) {
-    await Promise.all(servers.map(closeServer));
-    await registry?.close();
-    await upstream.close();
-    await legacy?.close();
-    passthrough?.close();
-    await policy.close();
-    await recorder.close();
-    await demo?.close();
-    identity.close();
+    await closeAll();
     throw err;
   }
+}
+
+/** Only the engine in use is loaded (the WASM runtime is not, in front of OPA). */
+async function createEngine(config: SarkConfig): Promise<PolicyEngine> {
+  if (config.opaUrl) {
+    return (await import('./decide/opa-client.ts')).createOpaEngine({
+      url: config.opaUrl,
+      decisionPath: config.opaDecisionPath,
+      timeoutMs: config.opaTimeoutMs,
+      connections: config.opaConnections,
+    });
+  }
+  return (await import('./decide/wasm-engine.ts')).createWasmEngine({
+    dir: config.embeddedPolicyDir,
+    decisionPath: config.opaDecisionPath,
+  });
+}
+
+/** The decision API's reader of the ClickHouse audit table (loaded only with a decision API and ClickHouse). */
+async function auditReaderOf(config: SarkConfig): Promise<AuditReader> {
+  const [{ AuditReader }, { clickHouseClient }] = await Promise.all([
+    import('./record/audit-query.ts'),
+    import('./record/clickhouse.ts'),
+  ]);
+  const client = clickHouseClient({
+    url: config.auditClickhouseUrl!,
+    database: config.auditClickhouseDatabase,
+    username: config.auditClickhouseUser,
+    password: config.auditClickhousePassword,
+    requestTimeoutMs: config.auditSendTimeoutMs,
+  });
+  return new AuditReader(
+    client,
+    config.auditClickhouseDatabase,
+    config.auditClickhouseTable,
+    config.auditSendTimeoutMs,
+  );
 }

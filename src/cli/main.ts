@@ -31,12 +31,14 @@ async function serve(argv: string[]): Promise<void> {
   const config = loadConfig({ argv, env: process.env });
   const logger = createLogger(config.logLevel);
   const sidecar = await startSidecar(config, logger);
+  // Standard output carries nothing but audit events when it is an audit destination.
+  const out = config.auditStdout ? process.stderr : process.stdout;
   if (!sidecar.demo) {
-    process.stdout.write(
+    out.write(
       `MCP endpoint (Streamable HTTP): ${sidecar.mcpUrl} -> ${sidecar.upstreamUrl} (policy engine: ${sidecar.engine})\n`,
     );
   } else {
-    process.stdout.write(
+    out.write(
       [
         '',
         `SARK is enforcing policy on the bundled demo MCP server (policy engine: ${sidecar.engine}).`,

@@ -112,6 +112,14 @@ export const fields = [
     address.default('127.0.0.1:9090'),
     'Admin listener address (/healthz, /readyz, /metrics).',
   ),
+  field(
+    'apiListen',
+    'api-listen',
+    'address',
+    address.optional(),
+    'Decision API listener address (/api/v1/gateway/authorize, /servers, /tools, /audit, AuthZEN /access/v1/evaluation[s]; docs/api.md). Unset: no decision API.',
+    '(off)',
+  ),
   field('mcpPath', 'mcp-path', 'path', absPath.default('/mcp'), 'Path of the MCP endpoint on the data listener.'),
   field(
     'upstreamUrl',
@@ -391,6 +399,35 @@ export const fields = [
     'integer',
     int(64, 64 * 1024 * 1024).default(1024 * 1024),
     'Largest accepted request body, in bytes; larger bodies get HTTP 413.',
+  ),
+  // Slow and excess clients (src/listen/connections.ts).
+  field(
+    'headersTimeoutMs',
+    'headers-timeout-ms',
+    'integer',
+    int(0, 3_600_000).default(10_000),
+    "Deadline for receiving a request's headers, from the connection's first byte (or the end of the previous request), in ms; past it HTTP 408 and the connection is closed. At most requestTimeoutMs. 0: none.",
+  ),
+  field(
+    'requestTimeoutMs',
+    'request-timeout-ms',
+    'integer',
+    int(0, 3_600_000).default(30_000),
+    'Deadline for receiving a whole request, headers and body, in ms; past it HTTP 408 and the connection is closed. Answers and SSE streams are not limited by it. 0: none.',
+  ),
+  field(
+    'requestBodyIdleTimeoutMs',
+    'request-body-idle-timeout-ms',
+    'integer',
+    int(0, 3_600_000).default(10_000),
+    'Longest pause while a request body is being received, in ms; past it HTTP 408 and the connection is closed. 0: none.',
+  ),
+  field(
+    'maxConnections',
+    'max-connections',
+    'integer',
+    int(0, 1_000_000).default(4_096),
+    'Most client connections the data listener holds open at once; past it a new connection gets HTTP 503 (Retry-After: 1) and is closed. 0: no cap.',
   ),
   // Strict message parsing (src/mcp/strict-json.ts).
   field(
@@ -752,8 +789,29 @@ export const fields = [
     'audit-file',
     'string',
     z.string().min(1).optional(),
-    'Append one NDJSON audit event per decision to this file; "off" disables it. Unset: ./sark-audit.ndjson when no auditClickhouseUrl is set, none otherwise (docs/audit.md).',
-    '(./sark-audit.ndjson without ClickHouse)',
+    'Append one NDJSON audit event per decision to this file; "off" disables it. Its directory must exist and be writable (checked at start-up). Unset: ./sark-audit.ndjson when neither auditClickhouseUrl nor auditStdout is set, none otherwise (docs/audit.md). The container image sets /var/lib/sark/audit.ndjson.',
+    '(./sark-audit.ndjson without ClickHouse or stdout)',
+  ),
+  field(
+    'auditFileMaxBytes',
+    'audit-file-max-bytes',
+    'integer',
+    int(0, 2 ** 50).default(100 * 1024 * 1024),
+    'Size at which the audit file is rotated, in bytes (to <file>.1, the older ones shifted up); 0: never rotated.',
+  ),
+  field(
+    'auditFileMaxFiles',
+    'audit-file-max-files',
+    'integer',
+    int(1, 1000).default(4),
+    'Rotated audit files kept beside the live one; the oldest is deleted. The files take at most (auditFileMaxFiles + 1) × auditFileMaxBytes.',
+  ),
+  field(
+    'auditStdout',
+    'audit-stdout',
+    'boolean',
+    bool.default(false),
+    "Write one NDJSON audit event per decision to standard output, for containers whose log collector ships it (SARK's own logs go to standard error).",
   ),
   // Audit pipeline: ClickHouse, Splunk HEC, Datadog; batching, spool, back-pressure (docs/audit.md).
   field(

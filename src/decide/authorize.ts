@@ -60,7 +60,6 @@ export interface Caller {
 }
 
 export interface AuthorizerOptions {
-  readonly serverId: string;
   readonly decide: Decide;
   readonly rateLimit?: RateLimit | undefined;
   readonly bindings: Bindings;
@@ -117,7 +116,7 @@ export class Authorizer {
       return refusedBefore(err instanceof SarkError ? err : new SarkError('SARK_INVALID_REQUEST', { cause: err }));
     }
 
-    const input = buildInput(this.#o.serverId, msg, caller.identity, caller.meta, this.#o.registry);
+    const input = buildInput(caller.meta.serverId, msg, caller.identity, caller.meta, this.#o.registry);
     const started = performance.now();
     const decision = await this.#o.decide(input);
     const policyMs = performance.now() - started;
@@ -229,7 +228,7 @@ export class Authorizer {
     const implied = await mapLimit(messages, this.#o.concurrency, async (m) => {
       const started = performance.now();
       const decision = await this.#o.decide(
-        buildInput(this.#o.serverId, m, caller.identity, caller.meta, this.#o.registry),
+        buildInput(caller.meta.serverId, m, caller.identity, caller.meta, this.#o.registry),
       );
       this.#o.countDecision(decision);
       return { msg: m, decision, policyMs: performance.now() - started };
@@ -301,7 +300,7 @@ export class Authorizer {
       list === 'prompts'
         ? impliedMessage(listing, 'prompts/get', 'gateway:prompt:get', target)
         : impliedMessage(listing, 'resources/read', 'gateway:resource:read', target);
-    const d = await this.#o.decide(buildInput(this.#o.serverId, m, caller.identity, caller.meta, this.#o.registry));
+    const d = await this.#o.decide(buildInput(caller.meta.serverId, m, caller.identity, caller.meta, this.#o.registry));
     return d.allow;
   }
 

@@ -9,11 +9,10 @@
 import type { SarkConfig } from '../config/schema.ts';
 import type { Logger } from '../observe/logger.ts';
 import type { SarkMetrics } from '../observe/metrics.ts';
-import { createPolicyBreaker } from './breaker.ts';
 import { createDecisionCache, type DecisionCache } from './cache.ts';
 import { createDecide, type Decide, type PolicyEngine } from './engine.ts';
 import { createRateLimit, type RateLimit } from './rate-limit.ts';
-import { createRedisLink, type RedisLink } from './redis.ts';
+import type { RedisLink } from './redis.ts';
 import { createPolicyRevision } from './revision.ts';
 
 export interface PolicyPath {
@@ -32,21 +31,25 @@ export async function createPolicyPath(
   logger: Logger,
 ): Promise<PolicyPath> {
   const m = metrics.decide;
-  const redis = createRedisLink(
-    {
-      mode: config.redisMode,
-      url: config.redisUrl,
-      nodes: config.redisNodes,
-      sentinelName: config.redisSentinelName,
-      keyPrefix: config.redisKeyPrefix,
-      budgetMs: config.redisBudgetMs,
-    },
-    m,
-    logger,
-  );
+  // The Redis client and the breaker are loaded only when they are used.
+  const redisWanted = config.redisMode !== 'standalone' || config.redisUrl || config.redisNodes;
+  const redis: RedisLink | undefined = redisWanted
+    ? (await import('./redis.ts')).createRedisLink(
+        {
+          mode: config.redisMode,
+          url: config.redisUrl,
+          nodes: config.redisNodes,
+          sentinelName: config.redisSentinelName,
+          keyPrefix: config.redisKeyPrefix,
+          budgetMs: config.redisBudgetMs,
+        },
+        m,
+        logger,
+      )
+    : undefined;
   const guarded =
     engine.name === 'opa'
-      ? createPolicyBreaker(
+      ? (await import('./breaker.ts')).createPolicyBreaker(
           engine,
           {
             errorPercent: config.breakerErrorPercent,

@@ -1,8 +1,10 @@
 /**
  * The bundled demo MCP server (official SDK v1, Streamable HTTP, sessions),
- * started by `sark serve` when no upstream is configured, and used by the
- * tests as the real upstream. It records every JSON-RPC message it receives,
- * so tests can prove that a denied call never reached it.
+ * started by `sark serve` when no upstream is configured (src/bundled-demo.ts),
+ * and used by the tests as the real upstream. It records the JSON-RPC
+ * messages it receives and the tools it runs, so tests can prove that a
+ * denied call never reached it — the latest `maxRecorded` of each, so a
+ * long-running demo or a load test never grows without bound.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -17,13 +19,15 @@ export interface DemoServerOptions {
   path?: string;
   /** Answer POSTs with application/json instead of an SSE stream. */
   jsonResponse?: boolean;
+  /** Messages (and tool runs) remembered, the latest ones; default 10,000. */
+  maxRecorded?: number;
 }
 
 export interface DemoServer {
   readonly url: string;
-  /** Every JSON-RPC message received, in order. */
+  /** The JSON-RPC messages received, in order (the latest maxRecorded). */
   readonly received: unknown[];
-  /** Tool calls executed, by tool name, in order. */
+  /** Tool calls executed, by tool name, in order (the latest maxRecorded). */
   readonly executed: string[];
   /** The headers of every HTTP request received, in order (tests check what reaches the server). */
   readonly requestHeaders: IncomingMessage['headers'][];
@@ -32,13 +36,25 @@ export interface DemoServer {
 
 export const DEMO_TOOLS = ['echo', 'add', 'get_time', 'delete_file'] as const;
 
-export function buildDemoMcpServer(executed: string[]): McpServer {
+const DEFAULT_MAX_RECORDED = 10_000;
+
+/**
+ * Appends, keeping the latest `max`: past it the oldest half is dropped in
+ * one go, so appending stays cheap and indices stay put between trims.
+ */
+export function remember<T>(list: T[], item: T, max: number): void {
+  list.push(item);
+  if (list.length > max) list.splice(0, list.length - Math.ceil(max / 2));
+}
+
+export function buildDemoMcpServer(executed: string[], maxRecorded = DEFAULT_MAX_RECORDED): McpServer {
+  const ran = (tool: string) => remember(executed, tool, maxRecorded);
   const server = new McpServer({ name: 'sark-demo', version: '1.0.0' }, { capabilities: { logging: {} } });
   server.registerTool(
     'echo',
     { description: 'Echo the given text back', inputSchema: { text: z.string() } },
     async ({ text }) => {
-      executed.push('echo');
+      ran('echo');
       return { content: [{ type: 'text', text }] };
     },
   );
@@ -46,7 +62,7 @@ export function buildDemoMcpServer(executed: string[]): McpServer {
     'add',
     { description: 'Add two numbers', inputSchema: { a: z.number(), b: z.number() } },
     async ({ a, b }) => {
-      executed.push('add');
+      ran('add');
       return { content: [{ type: 'text', text: String(a + b) }] };
     },
   );
@@ -54,7 +70,7 @@ export function buildDemoMcpServer(executed: string[]): McpServer {
     'get_time',
     { description: 'Current server time (ISO 8601), after a progress notification' },
     async (extra) => {
-      executed.push('get_time');
+      ran('get_time');
       const token = extra._meta?.progressToken;
       if (token !== undefined) {
         await extra.sendNotification({
@@ -72,7 +88,7 @@ export function buildDemoMcpServer(executed: string[]): McpServer {
       inputSchema: { path: z.string() },
     },
     async ({ path }) => {
-      executed.push('delete_file');
+      ran('delete_file');
       return { content: [{ type: 'text', text: `pretended to delete ${path}` }] };
     },
   );
@@ -81,6 +97,7 @@ export function buildDemoMcpServer(executed: string[]): McpServer {
 
 export async function startDemoServer(options: DemoServerOptions = {}): Promise<DemoServer> {
   const path = options.path ?? '/mcp';
+  const maxRecorded = options.maxRecorded ?? DEFAULT_MAX_RECORDED;
   const received: unknown[] = [];
   const executed: string[] = [];
   const requestHeaders: IncomingMessage['headers'][] = [];
@@ -108,7 +125,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
       t.onclose = () => {
         if (t.sessionId) sessions.delete(t.sessionId);
       };
-      await buildDemoMcpServer(executed).connect(t);
+      await buildDemoMcpServer(executed, maxRecorded).connect(t);
       transport = t;
     }
     await transport.handleRequest(req, res, body);
@@ -135,7 +152,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
         res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } }));
         return;
       }
-      for (const m of Array.isArray(body) ? body : [body]) received.push(m);
+      for (const m of Array.isArray(body) ? body : [body]) remember(received, m, maxRecorded);
       handle(req, res, body).catch(() => res.destroy());
     });
   });

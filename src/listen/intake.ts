@@ -15,6 +15,8 @@ export type Transport = 'streamable-http' | 'legacy-sse' | 'decision-api' | 'ext
 export interface RequestMeta {
   /** One id per request: every message of a batch and every decision it implies carry it. */
   readonly requestId: string;
+  /** The protected MCP server the request is about (the policy's input.server.id). */
+  readonly serverId: string;
   readonly httpMethod: string;
   readonly path: string;
   readonly clientAddress: string | undefined;
@@ -53,6 +55,11 @@ export interface Intake {
   readonly failure: SarkError | undefined;
   /** The label the whole request is counted under when it failed before classification. */
   readonly label: string;
+  /**
+   * The subject the request claims to ask about (an AuthZEN subject id): the
+   * identity stage refuses it unless it is the authenticated caller.
+   */
+  readonly subject?: string | undefined;
   /** Transport-specific context for the port that answers (e.g. an ext_authz callback). */
   readonly context?: unknown;
 }

@@ -31,7 +31,7 @@ export class LegacySseAdapter {
   stream(req: IncomingMessage, res: ServerResponse, path: string, t0: number): Intake {
     req.resume();
     const headers = req.headersDistinct as HeaderLookup;
-    const meta = requestMeta(req, path, 'legacy-sse', undefined, t0);
+    const meta = requestMeta(req, this.#o.serverId, path, 'legacy-sse', undefined, t0);
     const msg = pseudoIntakeMessage('legacy:sse', httpPseudoMessage('gateway:stream:listen', headers, 'legacy-sse'));
     return {
       transport: 'legacy-sse',
@@ -50,7 +50,7 @@ export class LegacySseAdapter {
   async post(req: IncomingMessage, res: ServerResponse, path: string, query: string, t0: number): Promise<Intake> {
     const headers = req.headersDistinct as HeaderLookup;
     const sessionId = new URLSearchParams(query).get('sessionId') ?? undefined;
-    const meta = requestMeta(req, path, 'legacy-sse', sessionId, t0);
+    const meta = requestMeta(req, this.#o.serverId, path, 'legacy-sse', sessionId, t0);
     if (sessionId === undefined) {
       req.resume();
       return refusedIntake(req, res, meta, 'legacy:post', new SarkError('SARK_SESSION_NOT_FOUND'));

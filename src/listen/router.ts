@@ -34,6 +34,7 @@ export interface ExtraRoute {
 }
 
 export interface RouterOptions {
+  readonly serverId: string;
   readonly mcpPath: string;
   readonly legacySsePath: string;
   readonly legacyMessagesPath: string;
@@ -94,7 +95,7 @@ export class Router {
       req.resume();
       // Audited: a rebinding attempt is a security event, recorded under the HTTP action it tried.
       const label = httpLabel(req.method);
-      const meta = requestMeta(req, path, 'streamable-http', undefined, t0);
+      const meta = requestMeta(req, o.serverId, path, 'streamable-http', undefined, t0);
       const pseudo = pseudoIntakeMessage(
         label,
         httpPseudoMessage(
@@ -125,7 +126,7 @@ export class Router {
       return undefined;
     }
     req.resume();
-    const meta = requestMeta(req, path, 'streamable-http', undefined, t0);
+    const meta = requestMeta(req, o.serverId, path, 'streamable-http', undefined, t0);
     return refusedIntake(req, res, meta, 'http:other', new SarkError('SARK_NOT_FOUND'));
   }
 }

@@ -27,6 +27,8 @@ export const JSON_CONTENT_TYPE = /^\s*application\/json\s*(;|$)/i;
 const MODERN = new Set<string>(PROTOCOL_VERSIONS_2026);
 
 export interface BodyOptions {
+  /** The protected server's id (config serverId). */
+  readonly serverId: string;
   readonly maxBodyBytes: number;
   readonly jsonLimits: JsonLimits;
   readonly batchMode: 'per-element' | 'reject';
@@ -36,6 +38,7 @@ export interface BodyOptions {
 /** Facts shared by every message of the request. */
 export function requestMeta(
   req: IncomingMessage,
+  serverId: string,
   path: string,
   transport: Transport,
   sessionId: string | undefined,
@@ -44,6 +47,7 @@ export function requestMeta(
   const tp = req.headers.traceparent;
   return {
     requestId: randomUUID(),
+    serverId,
     httpMethod: req.method ?? 'POST',
     path,
     clientAddress: req.socket.remoteAddress,
@@ -196,7 +200,14 @@ export class StreamableHttpAdapter {
   async intake(req: IncomingMessage, res: ServerResponse, path: string, t0: number): Promise<Intake> {
     const headers = req.headersDistinct as HeaderLookup;
     const session = headers['mcp-session-id'];
-    const meta = requestMeta(req, path, 'streamable-http', session?.length === 1 ? session[0] : undefined, t0);
+    const meta = requestMeta(
+      req,
+      this.#o.serverId,
+      path,
+      'streamable-http',
+      session?.length === 1 ? session[0] : undefined,
+      t0,
+    );
     const method = req.method;
     if (method === 'GET' || method === 'DELETE') {
       req.resume();

@@ -16,6 +16,42 @@ export interface SarkMetrics {
   readonly policyUp: Gauge;
   readonly audit: AuditMetrics;
   readonly decide: DecideMetrics;
+  readonly listener: ListenerMetrics;
+}
+
+/**
+ * The listeners' defences against clients that hold connections (src/listen/connections.ts).
+ * `listener` is data or admin; a timeout's `phase` is headers (the headers were not
+ * complete), request (the whole request was not complete) or body_idle (the body paused).
+ */
+export interface ListenerMetrics {
+  readonly connections: Gauge<'listener'>;
+  readonly refused: Counter<'listener' | 'reason'>;
+  readonly timeouts: Counter<'listener' | 'phase'>;
+}
+
+export function createListenerMetrics(registry: Registry): ListenerMetrics {
+  const registers = [registry];
+  return {
+    connections: new Gauge({
+      name: 'sark_listener_connections',
+      help: 'Open client connections, by listener.',
+      labelNames: ['listener'],
+      registers,
+    }),
+    refused: new Counter({
+      name: 'sark_listener_connections_refused_total',
+      help: 'Connections refused on arrival, by listener and reason (max_connections).',
+      labelNames: ['listener', 'reason'],
+      registers,
+    }),
+    timeouts: new Counter({
+      name: 'sark_listener_request_timeouts_total',
+      help: 'Requests cut off because they were not received in time (HTTP 408, connection closed), by listener and phase (headers, request, body_idle).',
+      labelNames: ['listener', 'phase'],
+      registers,
+    }),
+  };
 }
 
 /**
@@ -151,7 +187,7 @@ export function createRegistryMetrics(registry: Registry): RegistryMetrics {
   };
 }
 
-/** Audit pipeline metrics; `sink` is one of file, clickhouse, splunk, datadog. */
+/** Audit pipeline metrics; `sink` is one of file, stdout, clickhouse, splunk, datadog. */
 export interface AuditMetrics {
   readonly queued: Counter<'sink'>;
   readonly sent: Counter<'sink'>;
@@ -193,7 +229,7 @@ export function createAuditMetrics(registry: Registry): AuditMetrics {
     }),
     dropped: new Counter({
       name: 'sark_audit_events_dropped_total',
-      help: 'Audit events lost, by sink and reason (queue_full, spool_full, spool_error, corrupt_line, closed, file_error). Alert on any increase.',
+      help: 'Audit events lost, by sink and reason (queue_full, spool_full, spool_error, corrupt_line, closed, disk_full, file_error). Alert on any increase.',
       labelNames: ['sink', 'reason'],
       registers,
     }),
@@ -269,5 +305,6 @@ export function createMetrics(): SarkMetrics {
     }),
     audit: createAuditMetrics(registry),
     decide: createDecideMetrics(registry),
+    listener: createListenerMetrics(registry),
   };
 }

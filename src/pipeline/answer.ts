@@ -48,9 +48,14 @@ export class Answerer {
   }
 
   refuse(res: ServerResponse, x: Exchange, call: Call | undefined, err: SarkError, isRequest: boolean): void {
+    const c = this.challenge(err);
+    sendRefusal(res, x, call, err, isRequest, c ? { 'www-authenticate': c } : undefined);
+  }
+
+  /** The WWW-Authenticate value for a refusal about credentials or scopes, or undefined. */
+  challenge(err: SarkError): string | undefined {
     const scopes = err.data?.required_scopes;
-    const c = this.#identity?.challenge(err, Array.isArray(scopes) ? (scopes as string[]) : undefined);
-    sendRefusal(res, x, call, err, isRequest, c ? { 'www-authenticate': c.wwwAuthenticate } : undefined);
+    return this.#identity?.challenge(err, Array.isArray(scopes) ? (scopes as string[]) : undefined)?.wwwAuthenticate;
   }
 }
 

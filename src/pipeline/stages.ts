@@ -57,21 +57,27 @@ export class IdentityStage {
       x.failure = authFailure(err);
       return;
     }
-    if (!(who instanceof Promise)) {
-      x.identity = who;
-      x.caller = callerOf(who, meta);
-      return;
-    }
+    if (!(who instanceof Promise)) return identified(x, who);
     return who.then(
-      (identity) => {
-        x.identity = identity;
-        x.caller = callerOf(identity, meta);
-      },
+      (identity) => identified(x, identity),
       (err) => {
         x.failure = authFailure(err);
       },
     );
   }
+}
+
+function identified(x: Exchange, identity: Identity): void {
+  x.identity = identity;
+  const claimed = x.intake.subject;
+  // An entry point that names a subject (AuthZEN) may only ask about the caller itself.
+  if (claimed !== undefined && claimed !== identity.id) {
+    x.failure = new SarkError('SARK_SUBJECT_MISMATCH', {
+      publicDetail: 'the subject must be the authenticated caller',
+    });
+    return;
+  }
+  x.caller = callerOf(identity, x.intake.meta);
 }
 
 function authFailure(err: unknown): SarkError {
@@ -148,12 +154,10 @@ export class ForwardStage {
 export class RecordStage {
   readonly name = 'record';
   readonly scope = 'exchange';
-  readonly #serverId: string;
   readonly #recorder: AuditRecorder;
   readonly #metrics: SarkMetrics;
 
-  constructor(serverId: string, recorder: AuditRecorder, metrics: SarkMetrics) {
-    this.#serverId = serverId;
+  constructor(recorder: AuditRecorder, metrics: SarkMetrics) {
     this.#recorder = recorder;
     this.#metrics = metrics;
   }
@@ -174,7 +178,7 @@ export class RecordStage {
       const outcome = refused === undefined ? (upstream ? 'error' : 'allow') : call.verdict ? 'deny' : 'error';
       if (outcome === 'error' && refused) m.errors.labels(refused.kind.reason).inc();
       m.requests.labels(call.label, outcome).inc();
-      if (call.msg) for (const e of auditEvents(this.#serverId, x, call)) this.#recorder.record(e);
+      if (call.msg) for (const e of auditEvents(x, call)) this.#recorder.record(e);
     }
   }
 }

@@ -50,28 +50,21 @@ function ms(v: number): number {
   return Math.round(v * 1000) / 1000;
 }
 
-export function auditEvents(serverId: string, x: RequestFacts, call: MessageFacts): AuditEvent[] {
-  const main = eventOf(serverId, x, call, call.msg!, call.verdict?.decision, x.failure ?? call.refused, null, 0);
+export function auditEvents(x: RequestFacts, call: MessageFacts): AuditEvent[] {
+  const main = eventOf(x, call, call.msg!, call.verdict?.decision, x.failure ?? call.refused, null, 0);
   const implied = call.verdict?.implied;
   if (!implied || implied.length === 0) return [main];
   const out = [main];
-  for (let k = 0; k < implied.length; k++) out.push(impliedEvent(serverId, x, call, implied[k]!, k + 1));
+  for (let k = 0; k < implied.length; k++) out.push(impliedEvent(x, call, implied[k]!, k + 1));
   return out;
 }
 
-function impliedEvent(
-  serverId: string,
-  x: RequestFacts,
-  call: MessageFacts,
-  d: ImpliedDecision,
-  k: number,
-): AuditEvent {
+function impliedEvent(x: RequestFacts, call: MessageFacts, d: ImpliedDecision, k: number): AuditEvent {
   const refusal = d.decision.allow ? undefined : (d.decision.failure ?? new SarkError('SARK_POLICY_DENIED'));
-  return eventOf(serverId, x, call, d.msg, d.decision, refusal, call.msg?.method ?? 'other', k, d.policyMs);
+  return eventOf(x, call, d.msg, d.decision, refusal, call.msg?.method ?? 'other', k, d.policyMs);
 }
 
 function eventOf(
-  serverId: string,
   x: RequestFacts,
   call: MessageFacts,
   msg: McpMessage,
@@ -102,7 +95,7 @@ function eventOf(
     agent_id: identity?.id ?? 'unauthenticated',
     agent_type: identity?.type ?? 'anonymous',
     tenant: identity?.tenant ?? null,
-    server_id: serverId,
+    server_id: meta.serverId,
     method,
     action: msg.action,
     tool: method === 'tools/call' ? (msg.name ?? null) : null,

@@ -12,10 +12,12 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { assertIdentifier } from './clickhouse.ts';
 
-export const MIGRATIONS_DIR = new URL('../../deploy/clickhouse/migrations/', import.meta.url).pathname;
+// Beside the package (dist/record or src/record → deploy/), never the working directory.
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../deploy/clickhouse/migrations/', import.meta.url));
 export const MIGRATIONS_TABLE = 'sark_schema_migrations';
 
 export interface Migration {

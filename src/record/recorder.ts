@@ -1,20 +1,21 @@
 /**
  * Builds the audit recorder from the configuration: one channel (queue,
  * batcher, spool) per remote sink, fanned out from a single `record` call,
- * or the local NDJSON file when no ClickHouse is configured. Fails at start-up
- * on a spool directory it cannot create; a sink that is down at start-up is
- * not an error (its events are spooled until it answers).
+ * and the local destinations: the NDJSON file (by default when no ClickHouse
+ * and no stdout is configured) and standard output. Fails at start-up on a
+ * file or spool directory it cannot write; a remote sink that is down at
+ * start-up is not an error (its events are spooled until it answers). A
+ * sink's client library is loaded only when the sink is configured.
  */
 import { join, resolve } from 'node:path';
 import type { SarkConfig } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import type { Logger } from '../observe/logger.ts';
 import type { AuditMetrics } from '../observe/metrics.ts';
-import { type AuditRecorder, createFileRecorder, nullRecorder } from './audit.ts';
+import { type AuditRecorder, nullRecorder } from './audit.ts';
 import { AuditChannel, type AuditSink } from './channel.ts';
-import { createClickHouseSink } from './clickhouse.ts';
 import type { AuditEvent } from './event.ts';
-import { createDatadogSink, createSplunkSink } from './siem.ts';
+import { createAuditFileRecorder, createStdoutRecorder } from './local.ts';
 import { AuditSpool } from './spool.ts';
 
 export const DEFAULT_AUDIT_FILE = 'sark-audit.ndjson';
@@ -22,6 +23,9 @@ export const DEFAULT_AUDIT_FILE = 'sark-audit.ndjson';
 type AuditConfig = Pick<
   SarkConfig,
   | 'auditFile'
+  | 'auditFileMaxBytes'
+  | 'auditFileMaxFiles'
+  | 'auditStdout'
   | 'auditClickhouseUrl'
   | 'auditClickhouseDatabase'
   | 'auditClickhouseTable'
@@ -48,9 +52,10 @@ type AuditConfig = Pick<
 >;
 
 /** The remote sinks the configuration asks for (validated: a URL without its token fails here). */
-export function configuredSinks(config: AuditConfig): AuditSink[] {
+export async function configuredSinks(config: AuditConfig): Promise<AuditSink[]> {
   const sinks: AuditSink[] = [];
   if (config.auditClickhouseUrl) {
+    const { createClickHouseSink } = await import('./clickhouse.ts');
     sinks.push(
       createClickHouseSink({
         url: config.auditClickhouseUrl,
@@ -66,6 +71,7 @@ export function configuredSinks(config: AuditConfig): AuditSink[] {
     if (!config.splunkHecUrl || !config.splunkHecToken) {
       throw new ConfigError('splunkHecUrl and splunkHecToken must be set together');
     }
+    const { createSplunkSink } = await import('./siem.ts');
     sinks.push(
       createSplunkSink({
         url: config.splunkHecUrl,
@@ -77,6 +83,7 @@ export function configuredSinks(config: AuditConfig): AuditSink[] {
     );
   }
   if (config.datadogApiKey) {
+    const { createDatadogSink } = await import('./siem.ts');
     sinks.push(
       createDatadogSink({
         apiKey: config.datadogApiKey,
@@ -97,7 +104,7 @@ export async function createAuditRecorder(
   metrics: AuditMetrics,
   logger: Logger,
 ): Promise<AuditRecorder> {
-  const sinks = configuredSinks(config);
+  const sinks = await configuredSinks(config);
   const channels: AuditChannel[] = [];
   try {
     for (const sink of sinks) {
@@ -131,10 +138,46 @@ export async function createAuditRecorder(
     throw err;
   }
 
-  const file = config.auditFile ?? (config.auditClickhouseUrl ? undefined : DEFAULT_AUDIT_FILE);
-  const local = file && file !== 'off' ? createFileRecorder(file, metrics, logger) : nullRecorder;
+  let local: AuditRecorder;
+  try {
+    local = await localRecorder(config, metrics, logger);
+  } catch (err) {
+    await Promise.all(channels.map((c) => c.close(0)));
+    await Promise.all(sinks.map((s) => s.close()));
+    throw err;
+  }
   if (channels.length === 0) return local;
   return fanOut(channels, local, config.auditCloseGraceMs);
+}
+
+/** The file and stdout destinations as one recorder (nullRecorder when neither is on). */
+async function localRecorder(config: AuditConfig, metrics: AuditMetrics, logger: Logger): Promise<AuditRecorder> {
+  const path = config.auditFile ?? (config.auditClickhouseUrl || config.auditStdout ? undefined : DEFAULT_AUDIT_FILE);
+  const local: AuditRecorder[] = [];
+  if (config.auditStdout) local.push(createStdoutRecorder(metrics, logger));
+  if (path && path !== 'off') {
+    try {
+      local.push(
+        await createAuditFileRecorder(
+          { path, maxBytes: config.auditFileMaxBytes, maxFiles: config.auditFileMaxFiles },
+          metrics,
+          logger,
+        ),
+      );
+    } catch (err) {
+      await Promise.all(local.map((r) => r.close()));
+      throw err;
+    }
+  }
+  if (local.length <= 1) return local[0] ?? nullRecorder;
+  return {
+    record(event) {
+      for (const r of local) r.record(event);
+    },
+    async close() {
+      await Promise.all(local.map((r) => r.close()));
+    },
+  };
 }
 
 /** One `record` call feeding every channel; a channel never throws, this guards the request path anyway. */

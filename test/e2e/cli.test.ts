@@ -48,6 +48,11 @@ describe('sark CLI', () => {
       {},
       /apiKeysFile \(\/nonexistent\/keys.json\): cannot read/,
     ],
+    [
+      ['serve', '--audit-file', '/nonexistent/audit.ndjson'],
+      {},
+      /auditFile \(\/nonexistent\/audit.ndjson\): cannot be written: ENOENT/,
+    ],
   ])('refuses a bad configuration at start-up: %j %j', (args, env, message) => {
     const out = run(args, env);
     expect(out.status).toBe(78);

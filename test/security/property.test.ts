@@ -117,6 +117,7 @@ describe('property: the upstream sees only allowed messages', () => {
     const msg = classify(m as never, {});
     const input = buildInput('demo', msg, ANONYMOUS, {
       requestId: 'p',
+      serverId: 'demo',
       httpMethod: 'POST',
       path: '/mcp',
       clientAddress: '127.0.0.1',

@@ -13,6 +13,7 @@ import type { JsonRpcMessage } from '../../src/mcp/jsonrpc.ts';
 
 export const GOLDEN_META: RequestMeta = {
   requestId: 'r-golden',
+  serverId: 'demo',
   httpMethod: 'POST',
   path: '/mcp',
   clientAddress: '127.0.0.1',

@@ -44,6 +44,7 @@ _grantable_actions := {
 	"gateway:task:read",
 	"gateway:task:cancel",
 	"gateway:server:list",
+	"gateway:audit:read",
 	"gateway:method:other",
 }
 

@@ -103,6 +103,7 @@ allow_cases := object.union(
 		"operator cancels a task": request("gateway:task:cancel", "ops", operator, {"task": {"id": "t-1"}}),
 		"admin sets logging": request("gateway:logging:set", "demo", admin, {}),
 		"admin lists servers": request("gateway:server:list", "demo", admin, {}),
+		"admin reads the audit": request("gateway:audit:read", "demo", admin, {}),
 		"admin calls a method the server lists": request("gateway:method:other", "ops", admin, {"method": "ops/diagnostics"}),
 		"authenticated agent connects to a server requiring it": request("gateway:server:connect", "ops", analyst, {}),
 	},
@@ -141,6 +142,7 @@ deny_cases := {
 	"developer sets logging": [request("gateway:logging:set", "demo", developer, {}), "action_not_granted"],
 	"anonymous unknown method": [request("gateway:method:other", "demo", anonymous, {"method": "x/y"}), "action_not_granted"],
 	"developer lists servers": [request("gateway:server:list", "demo", developer, {}), "action_not_granted"],
+	"developer reads the audit": [request("gateway:audit:read", "demo", developer, {}), "action_not_granted"],
 	"method the server does not list": [request("gateway:method:other", "ops", admin, {"method": "x/y"}), "method_not_allowed"],
 }
 

@@ -26,6 +26,7 @@ const validA2aInput = ajv.compile(schema('a2a_input.schema.json'));
 // Monday 2026-01-05 10:00 UTC: inside the example business hours.
 const META: RequestMeta = {
   requestId: 'r-1',
+  serverId: 'demo',
   httpMethod: 'POST',
   path: '/mcp',
   clientAddress: '127.0.0.1',

@@ -17,7 +17,8 @@ const DIR = dirname(FILE);
 const compose = parse(readFileSync(FILE, 'utf8'));
 const services: Record<string, any> = compose.services;
 const known = new Set(fields.map((f) => f.env));
-const sarkServices = Object.entries(services).filter(([, s]) => s.image === 'sark:local');
+const LOCAL = new Set(['sark:local', 'sark-demo:local']);
+const sarkServices = Object.entries(services).filter(([, s]) => LOCAL.has(s.image));
 
 /** The port a service listens on: `expose`, or a --addr/--listen in its command. */
 function listens(name: string): string[] {
@@ -42,16 +43,17 @@ describe('deploy/compose/docker-compose.yml', () => {
         const context = resolve(DIR, s.build.context);
         expect(existsSync(resolve(context, s.build.dockerfile ?? 'Dockerfile')), name).toBe(true);
         expect(existsSync(resolve(context, 'package.json')), name).toBe(true);
-      } else if (s.image !== 'sark:local') {
+      } else if (!LOCAL.has(s.image)) {
         expect(s.image, name).toMatch(/^[a-z0-9./-]+:[0-9][\w.-]*$/);
       }
     }
-    // The local image is built by one service and used by the others.
-    expect(
-      Object.values(services)
-        .filter((s) => s.build)
-        .map((s) => s.image),
-    ).toEqual(['sark:local']);
+    // Each local image is built by one service (the demo from the Dockerfile's demo target) and used by the others.
+    const built = Object.values(services).filter((s) => s.build);
+    expect(built.map((s) => s.image).sort()).toEqual(['sark-demo:local', 'sark:local']);
+    const dockerfile = readFileSync(resolve(DIR, '../../Dockerfile'), 'utf8');
+    for (const s of built) {
+      if (s.build.target) expect(dockerfile).toMatch(new RegExp(`^FROM \\S+ AS ${s.build.target}$`, 'm'));
+    }
   });
 
   it('gives SARK only settings its schema knows, with values it accepts', () => {

@@ -48,7 +48,6 @@ function build(policy: Policy, opts: { identity?: () => typeof ANONYMOUS; concur
   let inFlight = 0;
   let maxInFlight = 0;
   const authorizer = new Authorizer({
-    serverId: 'demo',
     decide: async (input) => {
       inputs.push(input);
       inFlight++;
@@ -77,7 +76,7 @@ function build(policy: Policy, opts: { identity?: () => typeof ANONYMOUS; concur
     new DecideStage(authorizer),
     new ObligationsStage(),
     new ForwardStage(new Map([['streamable-http', port]])),
-    new RecordStage('demo', { record: (e) => events.push(e), close: async () => {} }, metrics),
+    new RecordStage({ record: (e) => events.push(e), close: async () => {} }, metrics),
   ];
   const pipeline = new Pipeline(stages, opts.concurrency ?? 4, quiet);
   return { pipeline, port, events, inputs, metrics, maxInFlight: () => maxInFlight };
@@ -92,6 +91,7 @@ function intake(messages: unknown[], batch = messages.length > 1): Intake {
     transport: 'streamable-http',
     meta: {
       requestId: 'req-1',
+      serverId: 'demo',
       httpMethod: 'POST',
       path: '/mcp',
       clientAddress: '127.0.0.1',
@@ -210,7 +210,6 @@ describe('the stage list', () => {
         new IdentityStage({ resolve: () => ANONYMOUS }),
         new DecideStage(
           new Authorizer({
-            serverId: 'demo',
             decide: async () => toDecision({ allow: true }),
             bindings: new Bindings({ maxEntries: 10, sessionIdleTtlMs: 1000, taskTtlMs: 1000 }),
             subscriptionMaxUris: 1,
@@ -221,7 +220,7 @@ describe('the stage list', () => {
         ),
         throwing,
         new ForwardStage(new Map([['streamable-http', port]])),
-        new RecordStage('demo', { record: (e) => events.push(e), close: async () => {} }, createMetrics()),
+        new RecordStage({ record: (e) => events.push(e), close: async () => {} }, createMetrics()),
       ],
       1,
       quiet,
