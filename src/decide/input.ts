@@ -6,7 +6,7 @@
 import type { Identity } from '../identity/identity.ts';
 import type { RequestMeta } from '../listen/intake.ts';
 import type { McpMessage } from '../mcp/classify.ts';
-import type { CatalogueFacts, RegistryView, ServerFacts, ToolFacts } from '../registry/view.ts';
+import type { RegistryView, ServerFacts, ServerListFacts, ToolFacts } from '../registry/view.ts';
 
 export type { RequestMeta } from '../listen/intake.ts';
 
@@ -23,7 +23,7 @@ export interface PolicyInput {
   readonly agent: Record<string, unknown>;
   readonly tool?: { readonly name: string; readonly registry?: ToolFacts };
   /** With a registry, for gateway:server:list only. */
-  readonly registry?: CatalogueFacts;
+  readonly registry?: ServerListFacts;
   readonly prompt?: { readonly name: string };
   readonly resource?: { readonly uri: string };
   readonly task?: { readonly id: string };
@@ -153,5 +153,5 @@ function addRegistryFacts(
   input.server = { id: serverId, registry: listing ? registry.listingFacts(serverId) : registry.serverFacts(serverId) };
   const tool = input.tool as { name: string } | undefined;
   if (tool) input.tool = { name: tool.name, registry: registry.toolFacts(serverId, tool.name) };
-  if (action === 'gateway:server:list') input.registry = registry.catalogueFacts();
+  if (action === 'gateway:server:list') input.registry = registry.serverListFacts();
 }

@@ -31,7 +31,7 @@ export type ServerFacts =
       readonly enabled: boolean | null;
       readonly lifecycle: string | null;
       readonly tools_known: boolean;
-      /** Only in listingFacts and catalogueFacts: every listed tool's facts, by name. */
+      /** Only in listingFacts and serverListFacts: every listed tool's facts, by name. */
       readonly tools?: Readonly<Record<string, ToolFacts>>;
     };
 
@@ -41,7 +41,7 @@ export type ToolFacts =
   | { readonly listed: true; readonly sensitivity: readonly string[]; readonly tags: readonly string[] };
 
 /** input.registry, for gateway:server:list: the facts of every listed server, by server id. */
-export interface CatalogueFacts {
+export interface ServerListFacts {
   readonly available: boolean;
   readonly servers: Readonly<Record<string, ServerFacts>>;
 }
@@ -61,13 +61,13 @@ export interface RegistryView {
   /** input.tool.registry for this tool of this server. */
   toolFacts(serverId: string, tool: string): ToolFacts;
   /** input.registry: every server's listing facts (for the server list). */
-  catalogueFacts(): CatalogueFacts;
+  serverListFacts(): ServerListFacts;
 }
 
 const NOT_AVAILABLE: ServerFacts = Object.freeze({ available: false, listed: false });
 const UNLISTED: ServerFacts = Object.freeze({ available: true, listed: false });
 const TOOL_UNLISTED: ToolFacts = Object.freeze({ listed: false });
-const NO_CATALOGUE: CatalogueFacts = Object.freeze({ available: false, servers: Object.freeze({}) });
+const NO_SERVER_LIST: ServerListFacts = Object.freeze({ available: false, servers: Object.freeze({}) });
 
 function serverFactsOf(s: RegistryServer): ServerFacts {
   return Object.freeze({
@@ -109,7 +109,7 @@ export class RegistrySnapshot {
   readonly #facts: ReadonlyMap<string, ServerFacts>;
   readonly #listing: ReadonlyMap<string, ServerFacts>;
   readonly #toolFacts: ReadonlyMap<string, ReadonlyMap<string, ToolFacts>>;
-  readonly catalogue: CatalogueFacts;
+  readonly catalogue: ServerListFacts;
 
   constructor(servers: readonly RegistryServer[], readAtMs: number) {
     this.readAtMs = readAtMs;
@@ -206,9 +206,9 @@ export class SnapshotView implements RegistryView {
     return this.#current()?.toolFacts(this.#key(serverId), tool) ?? TOOL_UNLISTED;
   }
 
-  catalogueFacts(): CatalogueFacts {
+  serverListFacts(): ServerListFacts {
     const snap = this.#current();
-    if (!snap) return NO_CATALOGUE;
+    if (!snap) return NO_SERVER_LIST;
     if (this.#alias.size === 0) return snap.catalogue;
     // The protected server is listed under its SARK id, as the policy names it.
     const servers: Record<string, ServerFacts> = { ...snap.catalogue.servers };

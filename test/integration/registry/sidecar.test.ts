@@ -190,3 +190,74 @@ describe('a server that requires the registry', () => {
     await client.close();
   });
 });
+
+describe('the decision API with the registry', () => {
+  let opa: Service;
+  let standIn: RegistryStandIn;
+  let sidecar: Sidecar;
+  let dir: string;
+  const ADMIN = 'admin-key-0123456789abcdef';
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sark-registry-api-'));
+    writeFileSync(
+      join(dir, 'keys.json'),
+      JSON.stringify([{ key: ADMIN, agentId: 'admin-1', roles: ['admin'], trustLevel: 'high' }]),
+    );
+    [opa, standIn] = await Promise.all([
+      startOpa(),
+      startRegistryStandIn([
+        { ...structuredClone(DEMO), description: 'The bundled demo', tags: ['demo'] },
+        // files: private to someone else, so the admin is not shown it.
+        { path: '/files', server_name: 'Files', visibility: 'private', registered_by: 'carol', tools: [] },
+      ]),
+    ]);
+    sidecar = await startTestSidecar(
+      [
+        '--opa-url',
+        opa.url,
+        ...GATEWAY_FLAGS,
+        '--api-listen',
+        '127.0.0.1:0',
+        '--api-keys-file',
+        join(dir, 'keys.json'),
+      ],
+      gatewayEnv(standIn),
+    );
+  });
+
+  afterAll(async () => {
+    await sidecar?.close();
+    await standIn?.close();
+    await opa?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const api = async (path: string) => {
+    const res = await fetch(`${sidecar.apiUrl}${path}`, { headers: { 'x-api-key': ADMIN } });
+    return { status: res.status, json: (await res.json()) as any };
+  };
+
+  it("/servers applies each server's registry facts and describes what it shows", async () => {
+    const { status, json } = await api('/api/v1/gateway/servers');
+    expect(status).toBe(200);
+    // warehouse is not in the registry (optional there): judged as without it; files is hidden by it.
+    expect(json.servers.map((s: { id: string }) => s.id)).toEqual(['demo', 'warehouse']);
+    expect(json.servers[0]).toMatchObject({
+      id: 'demo',
+      name: 'Demo',
+      description: 'The bundled demo',
+      tags: ['demo'],
+      owner: 'platform-team',
+      registry_path: '/demo',
+    });
+    expect(json.servers[0]).not.toHaveProperty('allowed_groups');
+  });
+
+  it("/tools lists what tools/list would show, with the registry's descriptions", async () => {
+    const { status, json } = await api('/api/v1/gateway/tools?server=demo');
+    expect(status).toBe(200);
+    expect(json.tools.map((t: { name: string }) => t.name)).toEqual(['add', 'delete_file', 'echo', 'get_time']);
+    expect(json.tools.find((t: { name: string }) => t.name === 'echo')).toMatchObject({ description: null, tags: [] });
+  });
+});

@@ -148,7 +148,7 @@ describe('RegistryView', () => {
     const view = new SnapshotView(() => undefined);
     expect(view.serverFacts('fininfo')).toEqual({ available: false, listed: false });
     expect(view.toolFacts('fininfo', 'quote')).toEqual({ listed: false });
-    expect(view.catalogueFacts()).toEqual({ available: false, servers: {} });
+    expect(view.serverListFacts()).toEqual({ available: false, servers: {} });
     expect(view.servers()).toEqual([]);
     expect(view.tools('fininfo')).toBeUndefined();
   });
@@ -182,15 +182,15 @@ describe('RegistryView', () => {
     expect(view.serverFacts('nope')).toEqual({ available: true, listed: false });
     expect(view.toolFacts('fininfo', 'quote')).toEqual({ listed: true, sensitivity: ['high'], tags: ['t'] });
     expect(view.toolFacts('fininfo', 'other')).toEqual({ listed: false });
-    expect(Object.keys(view.catalogueFacts().servers)).toEqual(['b', 'fininfo']);
+    expect(Object.keys(view.serverListFacts().servers)).toEqual(['b', 'fininfo']);
   });
 
   it('maps the protected server onto its registry path (gatewayServerPath)', () => {
     const view = new SnapshotView(() => snap, { serverId: 'finance', path: '/fininfo/' });
     expect(view.serverFacts('finance')).toBe(snap.serverFacts('fininfo'));
     expect(view.toolFacts('finance', 'quote').listed).toBe(true);
-    expect(Object.keys(view.catalogueFacts().servers).sort()).toEqual(['b', 'finance']);
+    expect(Object.keys(view.serverListFacts().servers).sort()).toEqual(['b', 'finance']);
     const same = new SnapshotView(() => snap, { serverId: 'fininfo', path: '/fininfo' });
-    expect(same.catalogueFacts()).toBe(snap.catalogue);
+    expect(same.serverListFacts()).toBe(snap.catalogue);
   });
 });
