@@ -8,7 +8,7 @@
  * JSON-RPC codes: -32700/-32600/-32601/-32602/-32603 are the JSON-RPC 2.0
  * standard codes; -32020 (header/body disagreement) and -32022 (unsupported
  * protocol version, with `data.supported`, which v2 clients use to fall back)
- * are the codes MCP 2026-07-28 servers use; -32001..-32016 are SARK's own, in the
+ * are the codes MCP 2026-07-28 servers use; -32001..-32017 are SARK's own, in the
  * implementation-defined server-error range (-32000..-32099).
  */
 
@@ -238,6 +238,20 @@ export const ErrorKinds = Object.freeze({
     503,
     -32015,
     'Service Unavailable: the audit store cannot be queried (no ClickHouse is configured, or it did not answer)',
+  ),
+  SARK_REGISTRY_UNAVAILABLE: kind(
+    'SARK_REGISTRY_UNAVAILABLE',
+    'registry_unavailable',
+    503,
+    -32017,
+    'Service Unavailable: the MCP Gateway Registry could not be read',
+  ),
+  SARK_REGISTRY_MALFORMED: kind(
+    'SARK_REGISTRY_MALFORMED',
+    'registry_malformed',
+    502,
+    -32017,
+    'Bad Gateway: the MCP Gateway Registry sent an answer SARK cannot read',
   ),
   SARK_INTERNAL: kind('SARK_INTERNAL', 'internal_error', 500, -32603, 'Internal error'),
   SARK_CONFIG_INVALID: kind('SARK_CONFIG_INVALID', 'config_invalid', 500, -32603, 'Invalid configuration'),

@@ -30,6 +30,7 @@ import { assemblePipeline } from './pipeline/assemble.ts';
 import type { AuditRecorder } from './record/audit.ts';
 import type { AuditReader } from './record/audit-query.ts';
 import { createAuditRecorder } from './record/recorder.ts';
+import type { GatewayRegistry } from './registry/registry.ts';
 
 export interface Sidecar {
   readonly dataUrl: string;
@@ -45,6 +46,8 @@ export interface Sidecar {
   readonly logLevel: LogLevelControl;
   /** host:port of the Envoy ext_authz gRPC listener, when extAuthzListen is set. */
   readonly extAuthzAddress: string | undefined;
+  /** The MCP Gateway Registry client, when gatewayEnabled. */
+  readonly registry: GatewayRegistry | undefined;
   close(): Promise<void>;
 }
 
@@ -76,6 +79,12 @@ export async function startSidecar(
   // First: an audit destination that cannot be written stops start-up before anything is listening.
   const recorder: AuditRecorder = await createAuditRecorder(config, metrics.audit, logger);
   const identity = createIdentityStage(config, logger);
+  // The MCP Gateway Registry client, undefined unless gatewayEnabled (validated here, read below).
+  const registry = config.gatewayEnabled
+    ? (await import('./registry/registry.ts')).createRegistry(config, metrics.registry, logger, {
+        lastSync: metrics.runtime.registryLastSync,
+      })
+    : undefined;
   const engine = await createEngine(config);
   // engine → breaker (OPA) → decision cache → createDecide; rate limits after an allow.
   const policy = await createPolicyPath(config, engine, metrics, logger);
@@ -109,6 +118,8 @@ export async function startSidecar(
   });
   const auditReader = config.apiListen && config.auditClickhouseUrl ? await auditReaderOf(config) : undefined;
   if (legacy) metrics.runtime.countSessions('legacy_sse', () => legacy.sessionCount);
+  // Off unless gatewayEnabled; waits at most gatewayStartupWaitMs for the first read.
+  await registry?.start();
   const { pipeline, bodyOptions, bindings, answerer, ports } = assemblePipeline({
     config,
     tracer,
@@ -120,6 +131,7 @@ export async function startSidecar(
     auditReader,
     metrics,
     logger,
+    registry: registry?.view,
   });
   metrics.runtime.countSessions('streamable_http', () => bindings.count('session'));
   const flow = (intake: Parameters<typeof pipeline.run>[0]) => pipeline.run(intake);
@@ -153,6 +165,7 @@ export async function startSidecar(
   let ext: Awaited<ReturnType<NonNullable<typeof extAuthz>[1]['startExtAuthz']>> | undefined;
   const closeAll = async () => {
     await Promise.all([...servers.map(closeServer), ext?.close()]);
+    await registry?.close();
     await upstream.close();
     await legacy?.close();
     passthrough?.close();
@@ -197,7 +210,12 @@ export async function startSidecar(
     if (extAuthz) ext = await extAuthz[1].startExtAuthz(config, flow, logger);
     const admin = await listen(
       config.adminListen,
-      createAdminHandler({ metrics, probePolicy: () => policy.health.probe(), logLevel }),
+      createAdminHandler({
+        metrics,
+        probePolicy: () => policy.health.probe(),
+        logLevel,
+        readyDetails: registry ? () => ({ registry: registry.status() }) : undefined,
+      }),
       { name: 'admin', limits: connectionLimits(config, 'admin'), metrics: metrics.listener },
     );
     servers.push(admin.server);
@@ -226,6 +244,7 @@ export async function startSidecar(
       metrics,
       logLevel,
       extAuthzAddress: ext?.address,
+      registry,
       close: closeAll,
     };
   } catch (err) {

@@ -10,11 +10,15 @@ package sark.contract_test
 import data.sark.a2a
 import data.sark.a2a_test
 import data.sark.gateway
+import data.sark.gateway_registry_test
 import data.sark.gateway_test
 
 _gateway_inputs := array.concat(
-	array.concat([case | some case in gateway_test.allow_cases], [case[0] | some case in gateway_test.deny_cases]),
-	[gateway_test.call(c[0][0], c[0][1], c[0][2], c[1]) | some c in gateway_test.argument_deny_cases],
+	array.concat(
+		array.concat([case | some case in gateway_test.allow_cases], [case[0] | some case in gateway_test.deny_cases]),
+		[gateway_test.call(c[0][0], c[0][1], c[0][2], c[1]) | some c in gateway_test.argument_deny_cases],
+	),
+	[case[0] | some case in object.union(gateway_registry_test.allow_cases, gateway_registry_test.deny_cases)],
 )
 
 _a2a_inputs := array.concat([case | some case in a2a_test.allow_cases], [case[0] | some case in a2a_test.deny_cases])

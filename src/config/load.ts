@@ -42,13 +42,13 @@ export function parseFields(
   const origin: Record<string, string> = {};
   for (const f of table) {
     const fromFlag = flags[f.flag];
-    const fromEnv = env[f.env];
+    const fromEnv = envValue(f, env);
     if (fromFlag !== undefined) {
       raw[f.key] = fromFlag;
       origin[f.key] = `--${f.flag}`;
-    } else if (fromEnv !== undefined && fromEnv !== '') {
-      raw[f.key] = fromEnv;
-      origin[f.key] = f.env;
+    } else if (fromEnv !== undefined) {
+      raw[f.key] = fromEnv.value;
+      origin[f.key] = fromEnv.name;
     }
   }
 
@@ -65,10 +65,34 @@ export function parseFields(
   return parsed.data;
 }
 
+/**
+ * The field's value from the environment: its SARK_* variable, else one of
+ * its aliases. An empty variable counts as unset. Two names set to different
+ * values are refused: the operator meant one of them, and SARK cannot tell which.
+ */
+function envValue(f: FieldSpec, env: NodeJS.ProcessEnv): { name: string; value: string } | undefined {
+  const set = [f.env, ...(f.envAliases ?? [])]
+    .map((name) => ({ name, value: env[name] }))
+    .filter((e): e is { name: string; value: string } => e.value !== undefined && e.value !== '');
+  const first = set[0];
+  const other = set.find((e) => e.value !== first?.value);
+  if (first && other) {
+    throw new ConfigError(
+      `invalid configuration:\n  ${f.key}: ${first.name} and ${other.name} are both set, to different values; set one`,
+    );
+  }
+  return first;
+}
+
+/** The environment variables a field is read from, SARK_* first: "SARK_X or X". */
+export function envNames(f: FieldSpec): string {
+  return [f.env, ...(f.envAliases ?? [])].join(' or ');
+}
+
 export function configHelp(table: readonly FieldSpec[] = fields): string {
   const rows = table.map((f) => {
     const dflt = f.defaultText ?? defaultOf(f.schema);
-    return `  --${f.flag} <${f.type}>\n      ${f.doc}\n      env ${f.env}${dflt === undefined ? '' : `, default ${dflt}`}`;
+    return `  --${f.flag} <${f.type}>\n      ${f.doc}\n      env ${envNames(f)}${dflt === undefined ? '' : `, default ${dflt}`}`;
   });
   return rows.join('\n');
 }

@@ -11,6 +11,12 @@ export interface FieldSpec<K extends string = string, T extends z.ZodType = z.Zo
   readonly key: K;
   readonly flag: string;
   readonly env: string;
+  /**
+   * Other environment variables read for this field, for names fixed outside
+   * SARK (the MCP Gateway Registry's GATEWAY_*). The SARK_* name wins when
+   * both are set to the same value; different values are a start-up error.
+   */
+  readonly envAliases?: readonly string[];
   readonly type: FieldType;
   readonly doc: string;
   readonly schema: T;
@@ -98,6 +104,14 @@ function field<K extends string, T extends z.ZodType>(
 ): FieldSpec<K, T> {
   const env = `SARK_${key.replace(/([A-Z])/g, '_$1').toUpperCase()}`;
   return { key, flag, env, type, schema, doc, ...(defaultText === undefined ? {} : { defaultText }) };
+}
+
+/** The field, also read from the given environment variables (FieldSpec.envAliases). */
+function aliased<F extends FieldSpec>(
+  spec: F,
+  ...envAliases: string[]
+): F & { readonly envAliases: readonly string[] } {
+  return { ...spec, envAliases };
 }
 
 export const fields = [
@@ -1078,6 +1092,127 @@ export const fields = [
     'string',
     z.string().min(1).max(128).default('sark'),
     'service.name of the spans SARK exports.',
+  ),
+  // MCP Gateway Registry client (docs/registry.md), off unless gatewayEnabled.
+  aliased(
+    field(
+      'gatewayEnabled',
+      'gateway-enabled',
+      'boolean',
+      bool.default(false),
+      'Read servers and tools from an MCP Gateway Registry and give them to the policy (input.server.registry, input.tool.registry). Off: the policy input is exactly as without a registry.',
+    ),
+    'GATEWAY_ENABLED',
+  ),
+  aliased(
+    field(
+      'gatewayUrl',
+      'gateway-url',
+      'url',
+      httpUrl.optional(),
+      'Base URL of the MCP Gateway Registry, e.g. https://registry.example.internal. Required when gatewayEnabled.',
+      '(none)',
+    ),
+    'GATEWAY_URL',
+  ),
+  aliased(
+    field(
+      'gatewayApiKey',
+      'gateway-api-key',
+      'string',
+      z.string().min(1).optional(),
+      'Bearer token SARK presents to the registry (Authorization: Bearer …). Never logged.',
+      '(none)',
+    ),
+    'GATEWAY_API_KEY',
+  ),
+  field(
+    'gatewayServerPath',
+    'gateway-server-path',
+    'string',
+    z
+      .string()
+      .regex(/^\/[A-Za-z0-9._~:@!$&'()*+,;=/-]*$/, 'expected a registry path such as /fininfo')
+      .optional(),
+    'Registry path of the protected server, when it is not /<serverId>.',
+    '(/<serverId>)',
+  ),
+  field(
+    'gatewayTimeoutMs',
+    'gateway-timeout-ms',
+    'integer',
+    int(1, 120_000).default(5_000),
+    'Deadline for one registry HTTP call (headers and body), in ms.',
+  ),
+  field(
+    'gatewayRetries',
+    'gateway-retries',
+    'integer',
+    int(0, 10).default(2),
+    'Retries of a failed registry GET (timeouts, resets, 429, 5xx), with exponential backoff and full jitter.',
+  ),
+  field(
+    'gatewayRetryBaseMs',
+    'gateway-retry-base-ms',
+    'integer',
+    int(1, 60_000).default(200),
+    'First retry backoff ceiling, in ms; doubled on each retry, capped by gatewayRetryMaxMs.',
+  ),
+  field(
+    'gatewayRetryMaxMs',
+    'gateway-retry-max-ms',
+    'integer',
+    int(1, 300_000).default(5_000),
+    'Largest retry backoff, in ms (a Retry-After from the registry is honoured up to this).',
+  ),
+  field(
+    'gatewayRefreshIntervalMs',
+    'gateway-refresh-interval-ms',
+    'integer',
+    int(1_000, 86_400_000).default(30_000),
+    'How often the registry data is re-read in the background, in ms.',
+  ),
+  field(
+    'gatewayCacheTtlMs',
+    'gateway-cache-ttl-ms',
+    'integer',
+    int(1_000, 604_800_000).default(120_000),
+    'Age past which the registry data is stale, in ms: still served (never dropped for older or no data), and flagged in /readyz and sark_registry_staleness_seconds.',
+  ),
+  field(
+    'gatewayStartupWaitMs',
+    'gateway-startup-wait-ms',
+    'integer',
+    int(0, 600_000).default(5_000),
+    'How long start-up waits for the first registry read, in ms; past it SARK serves without registry data (policies that require it deny).',
+  ),
+  field(
+    'gatewayPageSize',
+    'gateway-page-size',
+    'integer',
+    int(1, 1_000).default(100),
+    'Servers per page of GET /v0.1/servers.',
+  ),
+  field(
+    'gatewayConcurrency',
+    'gateway-concurrency',
+    'integer',
+    int(1, 64).default(4),
+    'Registry calls in flight at once during a refresh (server details and tool lists).',
+  ),
+  field(
+    'gatewayMaxResponseBytes',
+    'gateway-max-response-bytes',
+    'integer',
+    int(1_024, 268_435_456).default(8 * 1024 * 1024),
+    'Largest registry response body read, in bytes; a larger one is a failed call.',
+  ),
+  field(
+    'gatewayBreakerResetMs',
+    'gateway-breaker-reset-ms',
+    'integer',
+    int(100, 3_600_000).default(30_000),
+    'After the registry circuit breaker opens (half the calls of a refresh failing), how long until one call probes it again, in ms.',
   ),
   field(
     'logLevel',

@@ -17,6 +17,7 @@ import type { McpMessage } from '../mcp/classify.ts';
 import type { JsonRpcMessage } from '../mcp/jsonrpc.ts';
 import { type Logger, requestFields } from '../observe/logger.ts';
 import { type RequestSpan, traceIdOf } from '../observe/tracing.ts';
+import type { RegistryView } from '../registry/view.ts';
 import { type BindingKind, type Bindings, principalOf } from './bindings.ts';
 import type { Decision } from './decision.ts';
 import type { Decide } from './engine.ts';
@@ -70,6 +71,8 @@ export interface AuthorizerOptions {
   /** Policy decisions one message may run at once (subscription URIs, listed items). */
   readonly concurrency: number;
   readonly logger: Logger;
+  /** The MCP Gateway Registry's data, when gatewayEnabled: its facts join every policy input. */
+  readonly registry?: RegistryView | undefined;
 }
 
 const NONE: readonly ImpliedDecision[] = Object.freeze([]);
@@ -114,7 +117,7 @@ export class Authorizer {
       return refusedBefore(err instanceof SarkError ? err : new SarkError('SARK_INVALID_REQUEST', { cause: err }));
     }
 
-    const input = buildInput(caller.meta.serverId, msg, caller.identity, caller.meta);
+    const input = buildInput(caller.meta.serverId, msg, caller.identity, caller.meta, this.#o.registry);
     const started = performance.now();
     const decision = await this.#o.decide(input, caller.span);
     const policyMs = performance.now() - started;
@@ -228,7 +231,7 @@ export class Authorizer {
     const implied = await mapLimit(messages, this.#o.concurrency, async (m) => {
       const started = performance.now();
       const decision = await this.#o.decide(
-        buildInput(caller.meta.serverId, m, caller.identity, caller.meta),
+        buildInput(caller.meta.serverId, m, caller.identity, caller.meta, this.#o.registry),
         caller.span,
       );
       return { msg: m, decision, policyMs: performance.now() - started };
@@ -300,7 +303,10 @@ export class Authorizer {
       list === 'prompts'
         ? impliedMessage(listing, 'prompts/get', 'gateway:prompt:get', target)
         : impliedMessage(listing, 'resources/read', 'gateway:resource:read', target);
-    const d = await this.#o.decide(buildInput(caller.meta.serverId, m, caller.identity, caller.meta), caller.span);
+    const d = await this.#o.decide(
+      buildInput(caller.meta.serverId, m, caller.identity, caller.meta, this.#o.registry),
+      caller.span,
+    );
     return d.allow;
   }
 

@@ -53,24 +53,31 @@ function digest(text: string): string {
   return createHash('sha256').update(text).digest('base64url');
 }
 
-/** The argument-independent key. */
+/**
+ * The argument-independent key. With a registry the registry's facts join
+ * it (the server's, the tool's, the server list's), so that a refresh that
+ * changes them never serves a decision made on the old ones; without, the
+ * key is what it always was.
+ */
 export function baseKey(revision: string, input: PolicyInput): string {
-  return digest(
-    JSON.stringify([
-      revision,
-      input.agent,
-      input.server.id,
-      input.action,
-      input.kind,
-      input.method,
-      input.era,
-      input.protocol_version,
-      input.tool?.name ?? null,
-      input.prompt?.name ?? null,
-      input.resource?.uri ?? null,
-      input.task?.id ?? null,
-    ]),
-  );
+  const parts: unknown[] = [
+    revision,
+    input.agent,
+    input.server.id,
+    input.action,
+    input.kind,
+    input.method,
+    input.era,
+    input.protocol_version,
+    input.tool?.name ?? null,
+    input.prompt?.name ?? null,
+    input.resource?.uri ?? null,
+    input.task?.id ?? null,
+  ];
+  if (input.server.registry !== undefined) {
+    parts.push(input.server.registry, input.tool?.registry ?? null, input.registry ?? null);
+  }
+  return digest(JSON.stringify(parts));
 }
 
 /** The key of an argument-scoped decision: the base key and the canonical arguments. */

@@ -6,6 +6,7 @@
 import type { Identity } from '../identity/identity.ts';
 import type { RequestMeta } from '../listen/intake.ts';
 import type { McpMessage } from '../mcp/classify.ts';
+import type { RegistryView, ServerFacts, ServerListFacts, ToolFacts } from '../registry/view.ts';
 
 export type { RequestMeta } from '../listen/intake.ts';
 
@@ -18,9 +19,11 @@ export interface PolicyInput {
   readonly method: string | null;
   readonly era: string;
   readonly protocol_version: string | null;
-  readonly server: { readonly id: string };
+  readonly server: { readonly id: string; readonly registry?: ServerFacts };
   readonly agent: Record<string, unknown>;
-  readonly tool?: { readonly name: string };
+  readonly tool?: { readonly name: string; readonly registry?: ToolFacts };
+  /** With a registry, for gateway:server:list only. */
+  readonly registry?: ServerListFacts;
   readonly prompt?: { readonly name: string };
   readonly resource?: { readonly uri: string };
   readonly task?: { readonly id: string };
@@ -61,7 +64,21 @@ export function agentDocument(identity: Identity): Record<string, unknown> {
 
 const NO_DELEGATION: readonly never[] = Object.freeze([]);
 
-export function buildInput(serverId: string, msg: McpMessage, identity: Identity, meta: RequestMeta): PolicyInput {
+/**
+ * The policy input for one message. With `registry` (gatewayEnabled), the
+ * registry's facts join it, read synchronously from the data in use:
+ * input.server.registry always (with every listed tool's facts for
+ * tools/list), input.tool.registry for a named tool, and input.registry (every
+ * server) for gateway:server:list. Without it, not one byte differs from an
+ * input built before the registry existed (test/unit/decide/input-golden.test.ts).
+ */
+export function buildInput(
+  serverId: string,
+  msg: McpMessage,
+  identity: Identity,
+  meta: RequestMeta,
+  registry?: RegistryView,
+): PolicyInput {
   const now = new Date(meta.nowMs);
   const input: Record<string, unknown> = {
     schema_version: INPUT_SCHEMA_VERSION,
@@ -122,5 +139,19 @@ export function buildInput(serverId: string, msg: McpMessage, identity: Identity
     }
   }
   if (msg.arguments !== undefined) input.arguments = msg.arguments;
+  if (registry) addRegistryFacts(input, serverId, msg.action, registry);
   return input as unknown as PolicyInput;
+}
+
+function addRegistryFacts(
+  input: Record<string, unknown>,
+  serverId: string,
+  action: string,
+  registry: RegistryView,
+): void {
+  const listing = action === 'gateway:tools:list' || action === 'gateway:server:list';
+  input.server = { id: serverId, registry: listing ? registry.listingFacts(serverId) : registry.serverFacts(serverId) };
+  const tool = input.tool as { name: string } | undefined;
+  if (tool) input.tool = { name: tool.name, registry: registry.toolFacts(serverId, tool.name) };
+  if (action === 'gateway:server:list') input.registry = registry.serverListFacts();
 }

@@ -2,7 +2,9 @@
  * The admin listener's routes: /healthz (the process is up), /readyz (ready
  * only while the policy engine answers; a sidecar that cannot decide must not
  * receive traffic), /metrics (Prometheus text format) and /loglevel (read
- * or change the log level at run time, observe/loglevel.ts).
+ * or change the log level at run time, observe/loglevel.ts). Optional details
+ * (the registry's state) join the /readyz body without deciding readiness:
+ * stale registry data keeps serving (docs/registry.md).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LogLevelControl } from '../observe/loglevel.ts';
@@ -14,10 +16,12 @@ export interface AdminDeps {
   probePolicy: () => Promise<boolean>;
   /** GET/PUT /loglevel; absent: 404. */
   logLevel?: LogLevelControl | undefined;
+  /** Extra /readyz fields, by name (e.g. `registry`). */
+  readyDetails?: (() => Record<string, unknown>) | undefined;
 }
 
 export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const { metrics, probePolicy, logLevel } = deps;
+  const { metrics, probePolicy, logLevel, readyDetails } = deps;
   return function admin(req, res) {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/loglevel' && logLevel) {
@@ -36,9 +40,13 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
         // The probe's outcome feeds sark_policy_engine_up through the engine's health, not here.
         probePolicy().then(
           (up) => {
-            send(res, up ? 200 : 503, up ? { status: 'ready' } : { status: 'not ready', reason: 'policy_unavailable' });
+            const body = up ? { status: 'ready' } : { status: 'not ready', reason: 'policy_unavailable' };
+            send(res, up ? 200 : 503, readyDetails ? { ...body, ...readyDetails() } : body);
           },
-          () => send(res, 503, { status: 'not ready', reason: 'policy_unavailable' }),
+          () => {
+            const body = { status: 'not ready', reason: 'policy_unavailable' };
+            send(res, 503, readyDetails ? { ...body, ...readyDetails() } : body);
+          },
         );
         return;
       case '/metrics':

@@ -28,6 +28,7 @@ import { RequestMetrics } from './request-metrics.ts';
 
 export { type AuditMetrics, createAuditMetrics } from './metrics-audit.ts';
 export { createDecideMetrics, type DecideMetrics } from './metrics-decide.ts';
+export { createRegistryMetrics, type RegistryMetrics } from './metrics-registry.ts';
 export {
   createRuntimeMetrics,
   createWebhookMetrics,

@@ -19,6 +19,8 @@ import type { SarkMetrics } from '../observe/metrics.ts';
 import type { Tracer } from '../observe/tracing.ts';
 import type { AuditRecorder } from '../record/audit.ts';
 import type { AuditReader } from '../record/audit-query.ts';
+import { registryDescriptions } from '../registry/describe.ts';
+import type { RegistryView } from '../registry/view.ts';
 import { Answerer } from './answer.ts';
 import { DecisionPort } from './decision-port.ts';
 import { Pipeline } from './flow.ts';
@@ -36,6 +38,8 @@ export interface PipelineParts {
   readonly metrics: SarkMetrics;
   readonly logger: Logger;
   readonly tracer: Tracer;
+  /** The MCP Gateway Registry's data, when gatewayEnabled: its facts join every policy input. */
+  readonly registry?: RegistryView | undefined;
 }
 
 export interface Assembled {
@@ -62,11 +66,16 @@ export function assemblePipeline(p: PipelineParts): Assembled {
     subscriptionMaxUris: config.subscriptionMaxUris,
     concurrency: config.batchConcurrency,
     logger: p.logger,
+    registry: p.registry,
   });
   const answerer = new Answerer(identity);
   const ports = new Map<Transport, Port>([['streamable-http', new StreamableHttpPort(p.upstream, answerer, identity)]]);
   if (p.legacy) ports.set('legacy-sse', new LegacyPort(p.legacy, answerer));
-  if (config.apiListen) ports.set('decision-api', new DecisionPort(answerer, p.auditReader));
+  if (config.apiListen) {
+    // The registry's descriptions join the listings of servers and tools the policy shows.
+    const descriptions = p.registry ? registryDescriptions(p.registry) : undefined;
+    ports.set('decision-api', new DecisionPort(answerer, p.auditReader, descriptions));
+  }
   // The one declared list of stages every transport's requests go through.
   const stages: Stage[] = [
     new IdentityStage(identity),

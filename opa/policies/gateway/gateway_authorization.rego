@@ -10,7 +10,8 @@
 #   business hours from the server's environment, and the arguments pass the
 #   rules in gateway_arguments.rego. tools/list answers with exactly the tools
 #   a call would be allowed for, and the server list with exactly the servers
-#   that have such a tool.
+#   that have such a tool. When SARK reads an MCP Gateway Registry, its facts
+#   can only restrict further (gateway_registry.rego).
 # related_resources:
 #   - ref: https://modelcontextprotocol.io/specification/2025-11-25/server/tools
 #     description: MCP tools (tools/list, tools/call)
@@ -56,7 +57,13 @@ _catalog := data.sark.tools[input.server.id]
 
 _agent_trust := levels.trust_rank(input.agent)
 
-_server_rank := levels.rank(object.get(_server, "sensitivity", "low"))
+# The server's sensitivity; registry labels (gateway_registry.rego) can only raise it.
+_server_rank := levels.rank(object.get(_server, "sensitivity", "low")) if {
+	not input.server.registry
+} else := max(array.concat(
+	[levels.rank(object.get(_server, "sensitivity", "low"))],
+	_registry_ranks(object.get(input.server.registry, "sensitivity", [])),
+))
 
 # The role grants that apply here: the server's own entry and the "*" entry.
 # An array, not a set: every use is existential, and a set would hash each
@@ -79,10 +86,13 @@ _authentication_ok if _authenticated
 _authenticated if input.agent.authenticated == true
 
 # METADATA
-# description: The server is registered and its authentication requirement is met.
+# description: |
+#   The server is registered, its authentication requirement is met and the
+#   MCP Gateway Registry, when SARK reads one, admits the agent.
 server_admits if {
 	_server
 	_authentication_ok
+	_registry_admits
 }
 
 ## Tools
@@ -118,7 +128,12 @@ _tool_rank(name) := max([_server_rank, levels.rank(object.get(
 	_catalog[name],
 	"sensitivity",
 	data.sark.sensitivity.default_tool_sensitivity,
-))])
+))]) if {
+	not input.server.registry
+} else := max(array.concat(
+	[_server_rank, levels.rank(object.get(_catalog[name], "sensitivity", data.sark.sensitivity.default_tool_sensitivity))],
+	_registry_ranks(object.get(_registry_tool(name), "sensitivity", [])),
+))
 
 _critical(name) if _tool_rank(name) >= levels.rank("critical")
 
@@ -155,6 +170,7 @@ tool_permitted(name) if {
 	not _tool_unshared(name)
 	levels.reaches(_agent_trust, _tool_rank(name))
 	not _critical_blocked(name)
+	not _registry_tool_blocked(name)
 }
 
 _critical_blocked(name) if {
@@ -181,7 +197,7 @@ visible_tools := sort([name | some name, _ in _catalog; tool_permitted(name)])
 #   not listed.
 visible_servers := sort([id |
 	some id, _ in data.sark.servers
-	count(visible_tools) > 0 with input.server.id as id
+	count(visible_tools) > 0 with input.server as _listed_server(id)
 ])
 
 ## Resources and prompts

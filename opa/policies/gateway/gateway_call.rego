@@ -15,10 +15,12 @@
 # Two paths, tried in this order: _indexed_call reads the per-tool facts off
 # the index (OPA server with the index in its data); _allowed_call works them
 # out from the data (the WebAssembly bundle, which has no index, and calls
-# the index does not cover). Their argument checks are the same rules written
-# twice on purpose: a shared function would cost a call and its arguments on
-# every decision, and the indexed copy reads its keys, roots and secret
-# pattern from the index.
+# the index does not cover, among them every call with the MCP Gateway
+# Registry's facts: _call_registry_ranks admits them and ranks their
+# labels). Their argument checks are the same rules written twice on
+# purpose: a shared function would cost a call and its arguments on every
+# decision, and the indexed copy reads its keys, roots and secret pattern
+# from the index.
 package sark.gateway
 
 # METADATA
@@ -64,6 +66,10 @@ _indexed_call := {
 	# key by key; != is one native comparison (opa/BENCH.md, round four). The
 	# documents are bound first: `not` of an undefined != would hold.
 	server := data.sark.servers[server_id]
+
+	# No registry facts, none required (else _allowed_call or the full rules: gateway_registry.rego).
+	object.get(input.server, "registry", null) == null
+	object.get(server, "registry_required", false) == false
 	entry := data.sark.tools[server_id][name]
 	not plan.source != [server, entry]
 	globals := data.sark.index.globals
@@ -168,6 +174,11 @@ _allowed_call := {
 	# Registration, authentication, catalogue (server_admits, _catalog). Any
 	# other combination than these (a non-boolean flag) goes to the full rules.
 	server := data.sark.servers[server_id]
+
+	# The registry (gateway_registry.rego): none read and none required, or
+	# one that admits the agent to the server and the tool; the ranks of its
+	# sensitivity labels join the rank below.
+	registry_ranks := _call_registry_ranks(object.get(input.server, "registry", null), server, name)
 	entry := data.sark.tools[server_id][name]
 	[object.get(server, "require_authentication", false), agent.authenticated] in {[false, false], [false, true], [true, true]}
 
@@ -192,10 +203,13 @@ _allowed_call := {
 	# Sensitivity: levels.rank(x) is ranks[x], else 0.
 	sensitivity := data.sark.sensitivity
 	ranks := sensitivity.levels
-	rank := max([
-		object.get(ranks, [object.get(server, "sensitivity", "low")], 0),
-		object.get(ranks, [object.get(entry, "sensitivity", sensitivity.default_tool_sensitivity)], 0),
-	])
+	rank := max(array.concat(
+		[
+			object.get(ranks, [object.get(server, "sensitivity", "low")], 0),
+			object.get(ranks, [object.get(entry, "sensitivity", sensitivity.default_tool_sensitivity)], 0),
+		],
+		registry_ranks,
+	))
 
 	# levels.trust_rank: the agent's own level, else the highest of its roles'
 	# levels, else the default: the first of the three lists that is not empty.
@@ -263,6 +277,20 @@ _allowed_call := {
 	# high and critical ones are audited in full.
 	cache := {true: {"ttl_seconds": 0, "scope": "none"}, false: {"ttl_seconds": defaults.cache_ttl_seconds, "scope": "arguments"}}[critical]
 	audit := {true: {"level": "full"}, false: {"level": "basic"}}[rank >= object.get(ranks, ["high"], 0)]
+}
+
+# No registry facts: no ranks, unless the server requires the registry
+# (then undefined: the full rules deny). Facts: the registry must admit the
+# agent (and vouch for the tool where required); its labels' ranks.
+_call_registry_ranks(null, server, _) := [] if object.get(server, "registry_required", false) == false
+
+_call_registry_ranks(facts, _, name) := array.concat(
+	_registry_ranks(object.get(facts, "sensitivity", [])),
+	_registry_ranks(object.get(_registry_tool(name), "sensitivity", [])),
+) if {
+	is_object(facts)
+	_registry_admits
+	not _registry_tool_blocked(name)
 }
 
 # _tool_granted and not _tool_unshared: the owning team gets every tool;

@@ -38,6 +38,40 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ argv: ['--allow-anonymous', 'maybe'] })).toThrow(/allowAnonymous/);
   });
 
+  it('reads the registry settings from their GATEWAY_* aliases', () => {
+    const c = loadConfig({
+      env: { GATEWAY_ENABLED: 'true', GATEWAY_URL: 'https://registry.example', GATEWAY_API_KEY: 'k-1' },
+    });
+    expect(c.gatewayEnabled).toBe(true);
+    expect(c.gatewayUrl).toBe('https://registry.example');
+    expect(c.gatewayApiKey).toBe('k-1');
+    expect(loadConfig({ env: {} }).gatewayEnabled).toBe(false);
+    // The SARK_* name, the alias and a flag: flag > environment; the same value twice is fine.
+    const both = loadConfig({
+      argv: ['--gateway-url', 'https://flag.example'],
+      env: { SARK_GATEWAY_ENABLED: '1', GATEWAY_ENABLED: '1', GATEWAY_URL: 'https://env.example' },
+    });
+    expect(both.gatewayEnabled).toBe(true);
+    expect(both.gatewayUrl).toBe('https://flag.example');
+  });
+
+  it('refuses a SARK_* variable and its alias set to different values, naming both', () => {
+    expect(() =>
+      loadConfig({ env: { SARK_GATEWAY_URL: 'https://a.example', GATEWAY_URL: 'https://b.example' } }),
+    ).toThrow(/gatewayUrl: SARK_GATEWAY_URL and GATEWAY_URL are both set, to different values/);
+    expect(() => loadConfig({ env: { GATEWAY_ENABLED: 'yes' } })).toThrow(/gatewayEnabled \(GATEWAY_ENABLED\) = "yes"/);
+  });
+
+  it("no alias is another field's variable", () => {
+    const names = fields.flatMap((f) => [f.env, ...(f.envAliases ?? [])]);
+    expect(new Set(names).size).toBe(names.length);
+    expect(fields.filter((f) => f.envAliases).map((f) => f.envAliases)).toEqual([
+      ['GATEWAY_ENABLED'],
+      ['GATEWAY_URL'],
+      ['GATEWAY_API_KEY'],
+    ]);
+  });
+
   it('splits addresses', () => {
     expect(splitAddress('127.0.0.1:80')).toEqual({ host: '127.0.0.1', port: 80 });
     expect(splitAddress('[::1]:8080')).toEqual({ host: '::1', port: 8080 });

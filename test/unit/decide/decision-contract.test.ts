@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { a2aAuthorizeRequest, buildA2aInput } from '../../../src/decide/a2a-input.ts';
 import type { PolicyEngine } from '../../../src/decide/engine.ts';
 import { buildInput, type PolicyInput, type RequestMeta } from '../../../src/decide/input.ts';
 import { createWasmEngine } from '../../../src/decide/wasm-engine.ts';
@@ -183,31 +184,31 @@ describe('decision contract (opa/schemas/decision.schema.json) on the compiled p
   });
 
   it('the a2a entrypoint answers the same contract', async () => {
-    const doc = {
-      schema_version: 1,
-      action: 'a2a:call',
-      source: {
-        id: 'planner',
-        type: 'agent',
-        authenticated: true,
-        roles: [],
-        tenant: 'acme',
-        trust_level: 'high',
-        environment: 'prod',
-      },
-      target: { id: 'researcher' },
-      capability: 'search.web',
-      delegation: { chain: [] },
+    const planner: Identity = {
+      ...DEVELOPER,
+      id: 'planner',
+      authMethod: 'mesh',
+      roles: [],
+      trustLevel: 'high',
+      environment: 'prod',
     };
+    const request = { requestId: 'r-1', nowMs: META.nowMs };
+    const doc = buildA2aInput(
+      a2aAuthorizeRequest.parse({ operation: 'SendMessage', target: { id: 'researcher' }, skill: 'search.web' }),
+      planner,
+      request,
+    );
     expect(validA2aInput(doc), JSON.stringify(validA2aInput.errors)).toBe(true);
     const allowed = await a2a.evaluate(doc as unknown as PolicyInput);
     expect(validDecision(allowed)).toBe(true);
     expect((allowed as { allow: boolean }).allow).toBe(true);
-    const denied = await a2a.evaluate({
-      ...doc,
-      target: { id: 'globex-helper' },
-      capability: 'summarize',
-    } as unknown as PolicyInput);
+    const denied = await a2a.evaluate(
+      buildA2aInput(
+        a2aAuthorizeRequest.parse({ operation: 'SendMessage', target: { id: 'globex-helper' }, skill: 'summarize' }),
+        planner,
+        request,
+      ) as unknown as PolicyInput,
+    );
     expect(validDecision(denied)).toBe(true);
     expect((denied as { reasons: { code: string }[] }).reasons[0]?.code).toBe('cross_tenant');
   });
