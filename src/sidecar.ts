@@ -8,7 +8,9 @@
 import type { Server } from 'node:http';
 import { type BundledDemo, startBundledDemo } from './bundled-demo.ts';
 import type { SarkConfig } from './config/schema.ts';
-import type { PolicyEngine } from './decide/engine.ts';
+import { A2aAuthorizer, loadCardKeys } from './decide/a2a-authorize.ts';
+import { A2A_DECISION_PATH } from './decide/a2a-input.ts';
+import { createDecide, type PolicyEngine } from './decide/engine.ts';
 import { createPolicyPath } from './decide/policy-path.ts';
 import { LegacyTransport } from './forward/legacy.ts';
 import { createUpstream, type Upstream } from './forward/upstream.ts';
@@ -27,6 +29,7 @@ import { createLogLevelControl, type LogLevelControl } from './observe/loglevel.
 import { createMetrics, type SarkMetrics } from './observe/metrics.ts';
 import { createTracer } from './observe/tracing.ts';
 import { assemblePipeline } from './pipeline/assemble.ts';
+import { openApiDocument } from './pipeline/openapi.ts';
 import type { AuditRecorder } from './record/audit.ts';
 import type { AuditReader } from './record/audit-query.ts';
 import { createAuditRecorder } from './record/recorder.ts';
@@ -120,7 +123,15 @@ export async function startSidecar(
   if (legacy) metrics.runtime.countSessions('legacy_sse', () => legacy.sessionCount);
   // Off unless gatewayEnabled; waits at most gatewayStartupWaitMs for the first read.
   await registry?.start();
+  // Agent-to-agent decisions (/authorize-a2a): their own policy entrypoint, through the same fail-closed decide.
+  const a2a = config.apiListen
+    ? new A2aAuthorizer(
+        createDecide(await createEngine(config, A2A_DECISION_PATH), metrics),
+        loadCardKeys(config.a2aCardKeysFile),
+      )
+    : undefined;
   const { pipeline, bodyOptions, bindings, answerer, ports } = assemblePipeline({
+    a2a,
     config,
     tracer,
     identity,
@@ -199,6 +210,7 @@ export async function startSidecar(
             maxBodyBytes: config.maxBodyBytes,
             jsonLimits: bodyOptions.jsonLimits,
             flow,
+            openapi: JSON.stringify(openApiDocument()),
           }).handle,
           { name: 'api', limits: connectionLimits(config, 'data'), metrics: metrics.listener },
         )
@@ -254,18 +266,18 @@ export async function startSidecar(
 }
 
 /** Only the engine in use is loaded (the WASM runtime is not, in front of OPA). */
-async function createEngine(config: SarkConfig): Promise<PolicyEngine> {
+async function createEngine(config: SarkConfig, decisionPath = config.opaDecisionPath): Promise<PolicyEngine> {
   if (config.opaUrl) {
     return (await import('./decide/opa-client.ts')).createOpaEngine({
       url: config.opaUrl,
-      decisionPath: config.opaDecisionPath,
+      decisionPath,
       timeoutMs: config.opaTimeoutMs,
       connections: config.opaConnections,
     });
   }
   return (await import('./decide/wasm-engine.ts')).createWasmEngine({
     dir: config.embeddedPolicyDir,
-    decisionPath: config.opaDecisionPath,
+    decisionPath,
   });
 }
 

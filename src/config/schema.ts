@@ -131,6 +131,14 @@ export const fields = [
     'Decision API listener address (/api/v1/gateway/authorize, /servers, /tools, /audit, AuthZEN /access/v1/evaluation[s]; docs/api.md). Unset: no decision API.',
     '(off)',
   ),
+  field(
+    'a2aCardKeysFile',
+    'a2a-card-keys-file',
+    'string',
+    z.string().min(1).optional(),
+    'JWKS file of the keys trusted to sign A2A agent cards (A2A v1.0 "Agent Card Signing"), for /authorize-a2a. Unset: no card counts as verified.',
+    '(none)',
+  ),
   field('mcpPath', 'mcp-path', 'path', absPath.default('/mcp'), 'Path of the MCP endpoint on the data listener.'),
   field(
     'upstreamUrl',

@@ -37,11 +37,17 @@ import {
   toolsQuery,
 } from './decision-api-schemas.ts';
 import type { Intake, IntakeMessage } from './intake.ts';
-import { openApiDocument } from './openapi.ts';
 import type { Flow } from './router.ts';
 import { classifyOne, pseudoIntakeMessage, requestMeta } from './streamable-http.ts';
 
-export type DecisionEndpoint = 'authorize' | 'evaluation' | 'evaluations' | 'servers' | 'tools' | 'audit';
+export type DecisionEndpoint =
+  | 'authorize'
+  | 'authorize-a2a'
+  | 'evaluation'
+  | 'evaluations'
+  | 'servers'
+  | 'tools'
+  | 'audit';
 
 /** What the decision port needs to answer: which endpoint, and its query. */
 export interface DecisionContext {
@@ -55,10 +61,13 @@ export interface DecisionApiOptions {
   readonly jsonLimits: JsonLimits;
   /** Where each Intake goes: the pipeline's stages. */
   readonly flow: Flow;
+  /** The OpenAPI document served at /api/v1/openapi.json (built by the pipeline from the schemas). */
+  readonly openapi: string;
 }
 
 const ROUTES: Readonly<Record<string, { method: string; endpoint: DecisionEndpoint }>> = {
   '/api/v1/gateway/authorize': { method: 'POST', endpoint: 'authorize' },
+  '/api/v1/gateway/authorize-a2a': { method: 'POST', endpoint: 'authorize-a2a' },
   '/access/v1/evaluation': { method: 'POST', endpoint: 'evaluation' },
   '/access/v1/evaluations': { method: 'POST', endpoint: 'evaluations' },
   '/api/v1/gateway/servers': { method: 'GET', endpoint: 'servers' },
@@ -92,7 +101,7 @@ export class DecisionApiAdapter {
 
   constructor(options: DecisionApiOptions) {
     this.#o = options;
-    this.#openapi = JSON.stringify(openApiDocument());
+    this.#openapi = options.openapi;
     this.handle = this.handle.bind(this);
   }
 
@@ -155,6 +164,11 @@ export class DecisionApiAdapter {
           const body = parse(authorizeRequest, await this.#json(req), '');
           serverId = body.server ?? serverId;
           return base([authorizeMessage(body, 0)], false);
+        }
+        case 'authorize-a2a': {
+          // Validated by the decide stage, which owns the A2A request model (decide/a2a-input.ts).
+          const body = await this.#json(req);
+          return base([a2aMessage(label, body)], false);
         }
         case 'evaluation': {
           const body = parse(evaluationRequest, await this.#json(req), '');
@@ -303,6 +317,17 @@ function synthesize(method: string, params: Record<string, unknown>, version: st
   const out = classifyOne(m, headers, 'streamable-http');
   if (out.error) throw out.error;
   return out;
+}
+
+/** An A2A request as the one message model: the action a2a:call, the operation as its method, the body as payload. */
+function a2aMessage(label: string, body: unknown): IntakeMessage {
+  const b = body as { operation?: unknown; target?: { id?: unknown } } | null;
+  const msg: McpMessage = {
+    ...listMessage('a2a:call', typeof b?.target?.id === 'string' ? b.target.id : undefined),
+    method: typeof b?.operation === 'string' ? b.operation.slice(0, 128) : undefined,
+    era: 'a2a',
+  };
+  return { label, msg, error: undefined, id: null, payload: body };
 }
 
 /** An action that is no MCP message (listing servers, reading the audit), for the policy. */

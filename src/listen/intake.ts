@@ -38,6 +38,8 @@ export interface IntakeMessage {
   /** Why the message was refused before any decision (classification failed); its id for the answer. */
   readonly error: SarkError | undefined;
   readonly id: string | number | null;
+  /** What the decide stage needs beyond the message model (an A2A request body, validated there). */
+  readonly payload?: unknown;
 }
 
 export interface Intake {

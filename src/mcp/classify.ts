@@ -24,7 +24,8 @@ export const META_PROTOCOL_VERSION = 'io.modelcontextprotocol/protocolVersion';
 export const META_CLIENT_INFO = 'io.modelcontextprotocol/clientInfo';
 export const META_CLIENT_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilities';
 
-export type Era = '2026' | '2025-session' | '2025-stateless' | 'legacy-sse';
+/** `a2a`: an agent-to-agent request asked about through the decision API (no MCP era). */
+export type Era = '2026' | '2025-session' | '2025-stateless' | 'legacy-sse' | 'a2a';
 export type MessageKind = 'request' | 'notification' | 'response';
 
 export interface McpMessage {

@@ -52,6 +52,7 @@ export const METHOD_LABELS: ReadonlySet<string> = new Set([
   'legacy:sse',
   'legacy:post',
   'api:authorize',
+  'api:authorize-a2a',
   'api:evaluation',
   'api:evaluations',
   'api:servers',

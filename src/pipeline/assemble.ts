@@ -6,6 +6,7 @@
  * its own.
  */
 import type { SarkConfig } from '../config/schema.ts';
+import type { A2aAuthorizer } from '../decide/a2a-authorize.ts';
 import { Authorizer } from '../decide/authorize.ts';
 import { Bindings } from '../decide/bindings.ts';
 import type { PolicyPath } from '../decide/policy-path.ts';
@@ -38,6 +39,8 @@ export interface PipelineParts {
   readonly metrics: SarkMetrics;
   readonly logger: Logger;
   readonly tracer: Tracer;
+  /** The agent-to-agent decisions (decision API /authorize-a2a), when the decision API is on. */
+  readonly a2a?: A2aAuthorizer | undefined;
   /** The MCP Gateway Registry's data, when gatewayEnabled: its facts join every policy input. */
   readonly registry?: RegistryView | undefined;
 }
@@ -79,7 +82,7 @@ export function assemblePipeline(p: PipelineParts): Assembled {
   // The one declared list of stages every transport's requests go through.
   const stages: Stage[] = [
     new IdentityStage(identity),
-    new DecideStage(authorizer),
+    new DecideStage(authorizer, p.a2a),
     new ObligationsStage(),
     new ForwardStage(ports),
     new RecordStage(p.recorder, metrics, p.logger),

@@ -78,9 +78,12 @@ export class DecisionPort implements Port {
     const ctx = x.intake.context as DecisionContext;
     if (x.failure) return this.#error(res, x, x.failure);
     switch (ctx.endpoint) {
-      case 'authorize': {
+      case 'authorize':
+      case 'authorize-a2a': {
         const c = x.calls[0]!;
         if (c.refusal && !c.verdict) return this.#error(res, x, c.refusal);
+        // A body the A2A request model refuses is a bad request, not a deny.
+        if (c.verdict?.refusal?.code === 'SARK_INVALID_REQUEST') return this.#error(res, x, c.verdict.refusal);
         return send(res, 200, this.#authorize(x, c));
       }
       case 'evaluation': {

@@ -24,6 +24,8 @@ export class Call {
   verdict: Verdict | undefined = undefined;
   /** The message to forward: the authorized one with its argument edits applied. */
   outbound: JsonRpcMessage | undefined = undefined;
+  /** What the decide stage needs beyond the message model (an A2A request body). */
+  readonly payload: unknown;
   /** The arguments as forwarded (after the decision's edits): the only ones the audit may keep. */
   arguments: Record<string, unknown> | undefined = undefined;
 
@@ -33,6 +35,7 @@ export class Call {
     this.msg = m.msg;
     this.id = m.id;
     this.refusal = m.error;
+    this.payload = m.payload;
   }
 
   /** Why the message is not forwarded, or undefined when it is. */

@@ -17,6 +17,7 @@
  * (SARK_OBLIGATION_UNSUPPORTED); then it applies its own (argument edits).
  * `forward` applies its own through the answer plan; `record` its own.
  */
+import type { A2aAuthorizer } from '../decide/a2a-authorize.ts';
 import { type Authorizer, callerOf } from '../decide/authorize.ts';
 import { applyArgumentEdit, type ObligationKind } from '../decide/obligations.ts';
 import { SarkError } from '../errors.ts';
@@ -105,13 +106,21 @@ export class DecideStage {
   readonly name = 'decide';
   readonly scope = 'call';
   readonly #authorizer: Authorizer;
+  readonly #a2a: A2aAuthorizer | undefined;
 
-  constructor(authorizer: Authorizer) {
+  constructor(authorizer: Authorizer, a2a?: A2aAuthorizer) {
     this.#authorizer = authorizer;
+    this.#a2a = a2a;
   }
 
   async run(x: Exchange, call: Call): Promise<void> {
     if (x.failure || call.refusal || !call.msg || !x.caller) return;
+    if (call.msg.action === 'a2a:call') {
+      // Agent-to-agent requests have their own policy (sark/a2a/decision); none configured: refused.
+      call.verdict = this.#a2a ? await this.#a2a.authorize(call.payload, x.caller) : undefined;
+      if (!this.#a2a) call.refusal = new SarkError('SARK_NOT_FOUND', { publicDetail: 'no A2A policy here' });
+      return;
+    }
     call.verdict = await this.#authorizer.authorize(call.msg, x.caller);
   }
 }

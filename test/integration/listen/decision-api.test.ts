@@ -20,11 +20,13 @@ const KEYS = join(dir, 'keys.json');
 const AUDIT = join(dir, 'audit.ndjson');
 const DEV = 'dev-key-0123456789abcdef';
 const ADMIN = 'admin-key-0123456789abcdef';
+const PLANNER = 'planner-key-0123456789abcdef';
 writeFileSync(
   KEYS,
   JSON.stringify([
     { key: DEV, agentId: 'dev-1', roles: ['developer'], trustLevel: 'medium' },
     { key: ADMIN, agentId: 'admin-1', roles: ['admin'], trustLevel: 'high' },
+    { key: PLANNER, agentId: 'planner', roles: ['developer'], tenant: 'acme', trustLevel: 'high', environment: 'prod' },
   ]),
 );
 
@@ -244,6 +246,41 @@ describe('the decision API decides as the MCP listener does', () => {
     const injection = await api("/api/v1/gateway/audit?agent=x'%20OR%201=1", { key: ADMIN });
     expect(injection.status).toBe(400);
     expect(injection.json.error.field).toBe('agent');
+  });
+
+  it('authorize-a2a: the calling agent is the source; the A2A policy decides; a bad body names the field', async () => {
+    const ok = await api('/api/v1/gateway/authorize-a2a', {
+      key: PLANNER,
+      body: { operation: 'SendMessage', target: { id: 'researcher' }, skill: 'summarize' },
+    });
+    expect(ok.status).toBe(200);
+    expect(ok.json).toMatchObject({ decision: 'allow', allow: true });
+    const unsigned = await api('/api/v1/gateway/authorize-a2a', {
+      key: PLANNER,
+      body: { operation: 'SendMessage', target: { id: 'payments' }, skill: 'payments.transfer' },
+    });
+    expect(unsigned.json.allow).toBe(false);
+    expect(unsigned.json.code).toBe('SARK_POLICY_DENIED');
+    const anon = await api('/api/v1/gateway/authorize-a2a', {
+      body: { operation: 'SendMessage', target: { id: 'researcher' }, skill: 'summarize' },
+    });
+    expect(anon.json.allow).toBe(false);
+    const bad = await api('/api/v1/gateway/authorize-a2a', {
+      key: PLANNER,
+      body: { operation: 'Launch', target: { id: 'x' } },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error.field).toBe('operation');
+    // Audited like every other decision, under the A2A action.
+    await until('the A2A rows', () => auditRows().some((r) => r.http_request_id === ok.json.request_id));
+    const row = auditRows().find((r) => r.http_request_id === ok.json.request_id);
+    expect(row).toMatchObject({
+      action: 'a2a:call',
+      method: 'SendMessage',
+      era: 'a2a',
+      agent_id: 'planner',
+      decision: 'allow',
+    });
   });
 
   it('serves its OpenAPI 3.1 document', async () => {

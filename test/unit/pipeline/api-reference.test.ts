@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
-import { withApiReference } from '../../../src/listen/api-reference.ts';
-import { openApiDocument } from '../../../src/listen/openapi.ts';
+import { withApiReference } from '../../../src/pipeline/api-reference.ts';
+import { openApiDocument } from '../../../src/pipeline/openapi.ts';
 
 it('docs/api.md holds the reference generated from the schemas (npm run docs:api)', () => {
   const committed = readFileSync(new URL('../../../docs/api.md', import.meta.url), 'utf8');

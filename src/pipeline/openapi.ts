@@ -5,7 +5,8 @@
  * /api/v1/openapi.json; docs/api.md is generated from it.
  */
 import { z } from 'zod';
-import * as s from './decision-api-schemas.ts';
+import { a2aAuthorizeRequest } from '../decide/a2a-input.ts';
+import * as s from '../listen/decision-api-schemas.ts';
 
 type Json = Record<string, unknown>;
 
@@ -55,6 +56,16 @@ export function openApiDocument(): Json {
         post: {
           summary: 'May the caller make this MCP call?',
           requestBody: body('AuthorizeRequest'),
+          responses: {
+            '200': { description: 'The decision (allow or deny).', content: json('AuthorizeResponse') },
+            ...errors,
+          },
+        },
+      },
+      '/api/v1/gateway/authorize-a2a': {
+        post: {
+          summary: 'May the caller (an agent) make this A2A call to another agent?',
+          requestBody: body('A2aAuthorizeRequest'),
           responses: {
             '200': { description: 'The decision (allow or deny).', content: json('AuthorizeResponse') },
             ...errors,
@@ -111,6 +122,7 @@ export function openApiDocument(): Json {
       schemas: {
         AuthorizeRequest: schema(s.authorizeRequest, 'input'),
         AuthorizeResponse: schema(s.authorizeResponse),
+        A2aAuthorizeRequest: schema(a2aAuthorizeRequest, 'input'),
         EvaluationRequest: schema(s.evaluationRequest, 'input'),
         EvaluationResponse: schema(s.evaluationResponse),
         EvaluationsRequest: schema(s.evaluationsRequest, 'input'),
