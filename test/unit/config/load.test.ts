@@ -77,3 +77,33 @@ describe('loadConfig', () => {
     expect(splitAddress('[::1]:8080')).toEqual({ host: '::1', port: 8080 });
   });
 });
+
+describe('configuration edges', () => {
+  it('refuses an unknown flag, and one without a value, naming it', () => {
+    expect(() => loadConfig({ argv: ['--no-such-flag', 'x'] })).toThrow(ConfigError);
+    expect(() => loadConfig({ argv: ['--listen'] })).toThrow(/listen/);
+  });
+
+  it('splits host:port, IPv6 in brackets', () => {
+    expect(splitAddress('127.0.0.1:8080')).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(splitAddress('[::1]:0')).toEqual({ host: '::1', port: 0 });
+  });
+
+  it('lists hosts and origins as lists, and refuses what is not one', () => {
+    const c = loadConfig({
+      env: { SARK_ALLOWED_HOSTS: 'mcp.svc,mcp.svc:8080', SARK_ALLOWED_ORIGINS: 'https://a.example' },
+    });
+    expect(c.allowedHosts).toEqual(['mcp.svc', 'mcp.svc:8080']);
+    expect(c.allowedOrigins).toEqual(['https://a.example']);
+    expect(() => loadConfig({ env: { SARK_ALLOWED_ORIGINS: 'a.example' } })).toThrow(/allowedOrigins/);
+  });
+});
+
+describe('sark --help', () => {
+  it('documents every flag with its variable and default', async () => {
+    const { configHelp } = await import('../../../src/config/load.ts');
+    const help = configHelp();
+    for (const f of fields) expect(help).toContain(`--${f.flag} <`);
+    expect(help).toMatch(/--opa-timeout-ms <integer>\n\s+.*\n\s+env SARK_OPA_TIMEOUT_MS, default 25/);
+  });
+});
