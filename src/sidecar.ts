@@ -12,6 +12,7 @@ import { A2aAuthorizer, loadCardKeys } from './decide/a2a-authorize.ts';
 import { A2A_DECISION_PATH } from './decide/a2a-input.ts';
 import { createDecide, type PolicyEngine } from './decide/engine.ts';
 import { createPolicyPath } from './decide/policy-path.ts';
+import type { GatewayRegistry } from './decide/registry/registry.ts';
 import { LegacyTransport } from './forward/legacy.ts';
 import { createUpstream, type Upstream } from './forward/upstream.ts';
 import { createIdentityStage } from './identity/stage.ts';
@@ -33,7 +34,6 @@ import { openApiDocument } from './pipeline/openapi.ts';
 import type { AuditRecorder } from './record/audit.ts';
 import type { AuditReader } from './record/audit-query.ts';
 import { createAuditRecorder } from './record/recorder.ts';
-import type { GatewayRegistry } from './registry/registry.ts';
 
 export interface Sidecar {
   readonly dataUrl: string;
@@ -84,7 +84,7 @@ export async function startSidecar(
   const identity = createIdentityStage(config, logger);
   // The MCP Gateway Registry client, undefined unless gatewayEnabled (validated here, read below).
   const registry = config.gatewayEnabled
-    ? (await import('./registry/registry.ts')).createRegistry(config, metrics.registry, logger, {
+    ? (await import('./decide/registry/registry.ts')).createRegistry(config, metrics.registry, logger, {
         lastSync: metrics.runtime.registryLastSync,
       })
     : undefined;

@@ -17,7 +17,6 @@ import type { McpMessage } from '../mcp/classify.ts';
 import type { JsonRpcMessage } from '../mcp/jsonrpc.ts';
 import { type Logger, requestFields } from '../observe/logger.ts';
 import { type RequestSpan, traceIdOf } from '../observe/tracing.ts';
-import type { RegistryView } from '../registry/view.ts';
 import { type BindingKind, type Bindings, principalOf } from './bindings.ts';
 import type { Decision } from './decision.ts';
 import type { Decide } from './engine.ts';
@@ -32,6 +31,7 @@ import {
   type TaskBinder,
 } from './obligations.ts';
 import type { RateLimit } from './rate-limit.ts';
+import type { RegistryView } from './registry/view.ts';
 
 /** A decision the message implies besides its own (audited and counted like a message of its own). */
 export interface ImpliedDecision {

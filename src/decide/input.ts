@@ -6,7 +6,7 @@
 import type { Identity } from '../identity/identity.ts';
 import type { RequestMeta } from '../listen/intake.ts';
 import type { McpMessage } from '../mcp/classify.ts';
-import type { RegistryView, ServerFacts, ServerListFacts, ToolFacts } from '../registry/view.ts';
+import type { RegistryView, ServerFacts, ServerListFacts, ToolFacts } from './registry/view.ts';
 
 export type { RequestMeta } from '../listen/intake.ts';
 

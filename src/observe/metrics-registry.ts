@@ -1,11 +1,11 @@
 /**
- * The MCP Gateway Registry client's metrics (src/registry/), registered only
+ * The MCP Gateway Registry client's metrics (src/decide/registry/), registered only
  * when it is enabled.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 
 /**
- * MCP Gateway Registry client (src/registry/), registered only when it is
+ * MCP Gateway Registry client (src/decide/registry/), registered only when it is
  * enabled. `endpoint` is servers, server_details or tools; `outcome` one of
  * the bounded CallOutcome values (ok, not_found, timeout, http_5xx, …).
  */

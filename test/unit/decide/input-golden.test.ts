@@ -13,10 +13,10 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load.ts';
 import { argumentsKey, baseKey } from '../../../src/decide/cache-key.ts';
 import { buildInput } from '../../../src/decide/input.ts';
+import { serverRecord, toRegistryServer } from '../../../src/decide/registry/records.ts';
+import { createRegistry } from '../../../src/decide/registry/registry.ts';
+import { RegistrySnapshot, SnapshotView } from '../../../src/decide/registry/view.ts';
 import { createLogger } from '../../../src/observe/logger.ts';
-import { serverRecord, toRegistryServer } from '../../../src/registry/records.ts';
-import { createRegistry } from '../../../src/registry/registry.ts';
-import { RegistrySnapshot, SnapshotView } from '../../../src/registry/view.ts';
 import { GOLDEN_CASES, GOLDEN_META } from '../../support/input-cases.ts';
 
 const golden = JSON.parse(readFileSync(new URL('./input.golden.json', import.meta.url), 'utf8')) as Record<

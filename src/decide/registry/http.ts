@@ -17,9 +17,9 @@
  */
 import CircuitBreaker from 'opossum';
 import { Pool, errors as undiciErrors } from 'undici';
-import { SarkError } from '../errors.ts';
-import type { Logger } from '../observe/logger.ts';
-import type { RegistryMetrics } from '../observe/metrics.ts';
+import { SarkError } from '../../errors.ts';
+import type { Logger } from '../../observe/logger.ts';
+import type { RegistryMetrics } from '../../observe/metrics.ts';
 
 export type RegistryEndpoint = 'servers' | 'server_details' | 'tools';
 

@@ -10,8 +10,8 @@ import {
   toRegistryServer,
   toRegistryTool,
   unreadServer,
-} from '../../../src/registry/records.ts';
-import { RegistrySnapshot, SnapshotView } from '../../../src/registry/view.ts';
+} from '../../../../src/decide/registry/records.ts';
+import { RegistrySnapshot, SnapshotView } from '../../../../src/decide/registry/view.ts';
 
 const FININFO = serverRecord.parse({
   path: '/fininfo/',

@@ -18,11 +18,11 @@
  */
 
 import type { Registry as PromRegistry } from 'prom-client';
-import type { SarkConfig } from '../config/schema.ts';
-import { mapLimit } from '../decide/map-limit.ts';
-import { ConfigError, SarkError } from '../errors.ts';
-import type { Logger } from '../observe/logger.ts';
-import { createRegistryMetrics, type RegistryMetrics } from '../observe/metrics.ts';
+import type { SarkConfig } from '../../config/schema.ts';
+import { ConfigError, SarkError } from '../../errors.ts';
+import type { Logger } from '../../observe/logger.ts';
+import { createRegistryMetrics, type RegistryMetrics } from '../../observe/metrics.ts';
+import { mapLimit } from '../map-limit.ts';
 import { callError, outcomeOf, RegistryHttp, type RegistryHttpOptions } from './http.ts';
 import {
   type ListedServer,

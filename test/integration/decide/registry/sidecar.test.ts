@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Sidecar } from '../../../src/sidecar.ts';
-import { type RegistryStandIn, type StandInServer, startRegistryStandIn } from '../../support/registry-server.ts';
-import { ROOT, type Service, startOpa, waitFor } from '../../support/services.ts';
-import { connectV1Client, startTestSidecar } from '../../support/sidecar.ts';
+import type { Sidecar } from '../../../../src/sidecar.ts';
+import { type RegistryStandIn, type StandInServer, startRegistryStandIn } from '../../../support/registry-server.ts';
+import { ROOT, type Service, startOpa, waitFor } from '../../../support/services.ts';
+import { connectV1Client, startTestSidecar } from '../../../support/sidecar.ts';
 
 const DEMO: StandInServer = {
   path: '/demo',

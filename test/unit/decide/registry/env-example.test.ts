@@ -5,10 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../src/config/load.ts';
-import { fields } from '../../../src/config/schema.ts';
+import { loadConfig } from '../../../../src/config/load.ts';
+import { fields } from '../../../../src/config/schema.ts';
 
-const text = readFileSync(new URL('../../../.env.gateway.example', import.meta.url), 'utf8');
+const text = readFileSync(new URL('../../../../.env.gateway.example', import.meta.url), 'utf8');
 const entries = [...text.matchAll(/^(#?)([A-Z][A-Z0-9_]+)=(.*)$/gm)].map(([, commented, name, value]) => ({
   commented: commented === '#',
   name: name!,

@@ -7,10 +7,10 @@
 import { Writable } from 'node:stream';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../../src/observe/logger.ts';
-import { createRegistryMetrics } from '../../../src/observe/metrics.ts';
-import { GatewayRegistry, type RegistryOptions } from '../../../src/registry/registry.ts';
-import { type RegistryStandIn, type StandInServer, startRegistryStandIn } from '../../support/registry-server.ts';
+import { GatewayRegistry, type RegistryOptions } from '../../../../src/decide/registry/registry.ts';
+import { createLogger } from '../../../../src/observe/logger.ts';
+import { createRegistryMetrics } from '../../../../src/observe/metrics.ts';
+import { type RegistryStandIn, type StandInServer, startRegistryStandIn } from '../../../support/registry-server.ts';
 
 const silent = createLogger('debug', new Writable({ write: (_c, _e, cb) => cb() }));
 
