@@ -219,7 +219,7 @@ export async function startSidecar(
       servers.push(api.server);
       trackConnections(api.server, metrics.runtime, 'api');
     }
-    if (extAuthz) ext = await extAuthz[1].startExtAuthz(config, flow, logger);
+    if (extAuthz) ext = await extAuthz[1].startExtAuthz(config, bodyOptions, flow, logger);
     const admin = await listen(
       config.adminListen,
       createAdminHandler({

@@ -17,13 +17,12 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
-import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import type { EventSourceMessage } from 'eventsource-parser';
 import { Pool, errors as undiciErrors } from 'undici';
 import { SarkError } from '../errors.ts';
 import type { JsonRpcId } from '../mcp/jsonrpc.ts';
 import type { AnswerPlan } from './answer-plan.ts';
-import { drained, sseMessage } from './sse-relay.ts';
+import { drained, SseEvents, serializeEvent, sseMessage } from './sse-relay.ts';
 import { CLIENT_CLOSED, type ForwardResult, unfilterable } from './upstream.ts';
 
 export interface LegacySession {
@@ -123,28 +122,14 @@ export class LegacyTransport {
 
   /** Relays events until the stream ends (throws when it cannot be relayed); the session ends with it. */
   async #relay(body: Readable, res: ServerResponse, plan: AnswerPlan): Promise<void> {
-    const decoder = new StringDecoder('utf8');
-    let events: (string | EventSourceMessage)[] = [];
-    let broken: string | undefined;
-    const parser = createParser({
-      maxBufferSize: this.#maxEventBytes,
-      onEvent: (e) => events.push(e),
-      onId: (id) => events.push(`id: ${id}\n\n`),
-      onRetry: (ms) => events.push(`retry: ${ms}\n\n`),
-      onComment: (c) => events.push(`:${c}\n\n`),
-      onError: (err) => {
-        broken = err.message;
-      },
-    });
+    const sse = new SseEvents(this.#maxEventBytes);
     let session: LegacySession | undefined;
     try {
       for await (const chunk of body) {
-        parser.feed(decoder.write(chunk as Buffer));
-        if (broken !== undefined) throw unfilterable(broken);
-        const batch = events;
-        events = [];
+        sse.feed(chunk as Buffer);
+        if (sse.broken !== undefined) throw unfilterable(sse.broken);
         let out = '';
-        for (const e of batch) {
+        for (const e of sse.take()) {
           if (typeof e === 'string') out += e;
           else if (e.event === 'endpoint' && session === undefined) {
             session = this.#bind(e.data, res);
@@ -180,10 +165,7 @@ export class LegacyTransport {
   }
 
   async #rewrite(session: LegacySession, e: EventSourceMessage): Promise<string> {
-    const raw = `${e.event !== undefined ? `event: ${e.event}\n` : ''}${e.data
-      .split('\n')
-      .map((l) => `data: ${l}\n`)
-      .join('')}\n`;
+    const raw = serializeEvent(e, e.data);
     if (e.data.length === 0) return raw;
     let message: { id?: JsonRpcId; method?: unknown };
     try {

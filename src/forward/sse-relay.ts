@@ -21,7 +21,44 @@ export function sseMessage(message: unknown): string {
   return `event: message\ndata: ${JSON.stringify(message)}\n\n`;
 }
 
-function serialize(e: EventSourceMessage, data: string): string {
+/**
+ * Cuts a byte stream into SSE events: `feed` each chunk, then `take` what it
+ * completed — events with data, and as ready-made text the `id`, `retry` and
+ * comment lines (keep-alives). `broken` says why the stream cannot be read
+ * (an event over `maxEventBytes`).
+ */
+export class SseEvents {
+  readonly #decoder = new StringDecoder('utf8');
+  readonly #parser;
+  #pending: (string | EventSourceMessage)[] = [];
+  broken: string | undefined;
+
+  constructor(maxEventBytes: number) {
+    this.#parser = createParser({
+      maxBufferSize: maxEventBytes,
+      onEvent: (e) => this.#pending.push(e),
+      onId: (id) => this.#pending.push(`id: ${id}\n\n`),
+      onRetry: (ms) => this.#pending.push(`retry: ${ms}\n\n`),
+      onComment: (c) => this.#pending.push(`:${c}\n\n`),
+      onError: (err) => {
+        this.broken = err.message;
+      },
+    });
+  }
+
+  feed(chunk: Buffer): void {
+    this.#parser.feed(this.#decoder.write(chunk));
+  }
+
+  take(): (string | EventSourceMessage)[] {
+    const out = this.#pending;
+    this.#pending = [];
+    return out;
+  }
+}
+
+/** An event re-serialized with new data (its `id` went out on its own before it). */
+export function serializeEvent(e: EventSourceMessage, data: string): string {
   let out = e.event !== undefined ? `event: ${e.event}\n` : '';
   for (const line of data.split('\n')) out += `data: ${line}\n`;
   return `${out}\n`;
@@ -35,33 +72,19 @@ export async function relayRewritten(
   maxEventBytes: number,
 ): Promise<void> {
   for (const m of injected) res.write(sseMessage(m));
-  const decoder = new StringDecoder('utf8');
-  // Parser callbacks only collect; the rewriting (possibly asynchronous) happens in order below.
-  let pending: (string | EventSourceMessage)[] = [];
-  let broken: string | undefined;
-  const parser = createParser({
-    maxBufferSize: maxEventBytes,
-    onEvent: (e) => pending.push(e),
-    onId: (id) => pending.push(`id: ${id}\n\n`),
-    onRetry: (ms) => pending.push(`retry: ${ms}\n\n`),
-    onComment: (c) => pending.push(`:${c}\n\n`),
-    onError: (err) => {
-      broken = err.message;
-    },
-  });
+  // The parser only collects; the rewriting (possibly asynchronous) happens in order below.
+  const sse = new SseEvents(maxEventBytes);
   for await (const chunk of body) {
-    parser.feed(decoder.write(chunk as Buffer));
-    if (broken !== undefined) return refuseStream(res, plan, broken);
-    const events = pending;
-    pending = [];
+    sse.feed(chunk as Buffer);
+    if (sse.broken !== undefined) return refuseStream(res, plan, sse.broken);
     let out = '';
-    for (const e of events) {
+    for (const e of sse.take()) {
       if (typeof e === 'string') {
         out += e;
         continue;
       }
       if (e.data.length === 0) {
-        out += serialize(e, e.data);
+        out += serializeEvent(e, e.data);
         continue;
       }
       let message: unknown;
@@ -74,7 +97,7 @@ export async function relayRewritten(
       let rewritten = plan.rewrite(message);
       if (rewritten instanceof Promise) rewritten = await rewritten;
       if (rewritten === undefined) continue;
-      out += rewritten === message ? serialize(e, e.data) : serialize(e, JSON.stringify(rewritten));
+      out += rewritten === message ? serializeEvent(e, e.data) : serializeEvent(e, JSON.stringify(rewritten));
     }
     if (out && !res.write(out)) await drained(res);
   }

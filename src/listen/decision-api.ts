@@ -23,7 +23,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
 import { SarkError } from '../errors.ts';
-import type { HeaderLookup, McpMessage } from '../mcp/classify.ts';
+import { type HeaderLookup, type McpMessage, NAME_FIELD } from '../mcp/classify.ts';
 import type { JsonRpcRequest } from '../mcp/jsonrpc.ts';
 import { type JsonLimits, parseStrictJson, type StrictJsonError } from '../mcp/strict-json.ts';
 import { readBody } from './body.ts';
@@ -81,18 +81,6 @@ const RESOURCE_TYPES: Readonly<Record<string, { method: string; field: string } 
   mcp_prompt: { method: 'prompts/get', field: 'name' },
   mcp_resource: { method: 'resources/read', field: 'uri' },
   mcp_server: undefined,
-};
-
-/** Where each method's target is named in its params (as classify reads it). */
-const TARGET_FIELD: Readonly<Record<string, string>> = {
-  'tools/call': 'name',
-  'prompts/get': 'name',
-  'resources/read': 'uri',
-  'resources/subscribe': 'uri',
-  'resources/unsubscribe': 'uri',
-  'tasks/get': 'taskId',
-  'tasks/result': 'taskId',
-  'tasks/cancel': 'taskId',
 };
 
 export class DecisionApiAdapter {
@@ -263,7 +251,7 @@ function authorizeMessage(body: AuthorizeRequest, id: number): IntakeMessage {
   let params = body.params;
   if (params === undefined) {
     params = {};
-    const field = TARGET_FIELD[body.method];
+    const field = NAME_FIELD[body.method];
     const target = body.method === 'tools/call' ? (body.tool ?? body.name) : body.name;
     if (field !== undefined) {
       if (target === undefined)
@@ -309,7 +297,7 @@ function synthesize(method: string, params: Record<string, unknown>, version: st
   if (version >= '2026-07-28') {
     headers['mcp-protocol-version'] = [version];
     headers['mcp-method'] = [method];
-    const field = TARGET_FIELD[method];
+    const field = NAME_FIELD[method];
     if (field !== undefined && typeof params[field] === 'string') headers['mcp-name'] = [params[field] as string];
     p = { ...params, _meta: { 'io.modelcontextprotocol/protocolVersion': version } };
   }

@@ -23,6 +23,7 @@ import { ConfigError } from '../errors.ts';
 import type { Logger } from '../observe/logger.ts';
 import { type CheckRequest, ExtAuthzAdapter } from './ext-authz.ts';
 import type { Flow } from './router.ts';
+import type { BodyOptions } from './streamable-http.ts';
 
 const PROTO = 'envoy/service/auth/v3/external_auth.proto';
 
@@ -54,18 +55,7 @@ export async function loadAuthorization(): Promise<grpc.ServiceClientConstructor
 
 export type ExtAuthzConfig = Pick<
   SarkConfig,
-  | 'extAuthzListen'
-  | 'extAuthzTlsCertFile'
-  | 'extAuthzTlsKeyFile'
-  | 'extAuthzTlsClientCaFile'
-  | 'serverId'
-  | 'maxBodyBytes'
-  | 'jsonMaxDepth'
-  | 'jsonMaxStringLength'
-  | 'jsonMaxArrayLength'
-  | 'jsonMaxKeys'
-  | 'batchMode'
-  | 'batchMaxElements'
+  'extAuthzListen' | 'extAuthzTlsCertFile' | 'extAuthzTlsKeyFile' | 'extAuthzTlsClientCaFile' | 'maxBodyBytes'
 >;
 
 export interface ExtAuthzListener {
@@ -111,25 +101,20 @@ export function peerAddress(peer: string): string | undefined {
  * Starts the ext_authz listener; every Check goes to `flow` (the pipeline).
  *
  * @example
- * const ext = await startExtAuthz(config, (intake) => pipeline.run(intake), logger);
+ * const ext = await startExtAuthz(config, bodyOptions, (intake) => pipeline.run(intake), logger);
  * // Envoy: grpc_service.envoy_grpc → a cluster at ext.address
  */
-export async function startExtAuthz(config: ExtAuthzConfig, flow: Flow, logger: Logger): Promise<ExtAuthzListener> {
+export async function startExtAuthz(
+  config: ExtAuthzConfig,
+  bodyOptions: BodyOptions,
+  flow: Flow,
+  logger: Logger,
+): Promise<ExtAuthzListener> {
   const listen = config.extAuthzListen;
   if (listen === undefined) throw new ConfigError('extAuthzListen: required to start the ext_authz listener');
   const creds = credentials(config);
-  const adapter = new ExtAuthzAdapter({
-    serverId: config.serverId,
-    maxBodyBytes: config.maxBodyBytes,
-    jsonLimits: {
-      maxDepth: config.jsonMaxDepth,
-      maxStringLength: config.jsonMaxStringLength,
-      maxArrayLength: config.jsonMaxArrayLength,
-      maxKeys: config.jsonMaxKeys,
-    },
-    batchMode: config.batchMode,
-    batchMaxElements: config.batchMaxElements,
-  });
+  // The same body limits, parser limits and batch rules as the MCP listener's adapter.
+  const adapter = new ExtAuthzAdapter(bodyOptions);
   const Authorization = await loadAuthorization();
   const server = new grpc.Server({
     // A CheckRequest carries the body (up to maxBodyBytes, twice if Envoy sends both forms) and the headers.

@@ -73,8 +73,11 @@ const ACTIONS: Readonly<Record<string, string>> = {
   'tasks/cancel': 'gateway:task:cancel',
 };
 
-/** Where `Mcp-Name` mirrors a body field (2026-07-28, "Streamable HTTP" request headers). */
-const NAME_FIELD: Readonly<Record<string, string>> = {
+/**
+ * The params field naming each method's target, which `Mcp-Name` mirrors
+ * (2026-07-28, "Streamable HTTP" request headers).
+ */
+export const NAME_FIELD: Readonly<Record<string, string>> = {
   'tools/call': 'name',
   'prompts/get': 'name',
   'resources/read': 'uri',
