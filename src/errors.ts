@@ -282,7 +282,12 @@ export class SarkError extends Error {
     options: { detail?: string; publicDetail?: string; data?: Record<string, unknown>; cause?: unknown } = {},
   ) {
     const k = ErrorKinds[code];
+    // Refusals are outcomes, not bugs: no stack trace (building one was a visible
+    // cost of every deny in a CPU profile). Internal errors keep theirs.
+    const limit = Error.stackTraceLimit;
+    if (code !== 'SARK_INTERNAL') Error.stackTraceLimit = 0;
     super(options.detail ? `${k.message}: ${options.detail}` : k.message, { cause: options.cause });
+    Error.stackTraceLimit = limit;
     this.name = 'SarkError';
     this.code = code;
     this.kind = k;

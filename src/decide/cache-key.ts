@@ -10,7 +10,7 @@
  * decides on it must not mark its decision cacheable (docs/decision-cache.md).
  */
 import { createHash } from 'node:crypto';
-import { canonicalJson } from '../mcp/canonical-json.ts';
+import { argumentsDigest } from '../mcp/canonical-json.ts';
 import type { PolicyInput } from './input.ts';
 
 /**
@@ -82,5 +82,5 @@ export function baseKey(revision: string, input: PolicyInput): string {
 
 /** The key of an argument-scoped decision: the base key and the canonical arguments. */
 export function argumentsKey(base: string, input: PolicyInput): string {
-  return input.arguments === undefined ? `${base}.-` : `${base}.${digest(canonicalJson(input.arguments))}`;
+  return input.arguments === undefined ? `${base}.-` : `${base}.${argumentsDigest(input.arguments)}`;
 }

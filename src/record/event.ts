@@ -8,8 +8,7 @@
  * and only a decision whose `audit.level` is "full" adds a copy, with the
  * secret heuristic applied on top (record/facts.ts).
  */
-import { createHash } from 'node:crypto';
-import { canonicalJson } from '../mcp/canonical-json.ts';
+import { argumentsDigest as digestOf } from '../mcp/canonical-json.ts';
 
 export const AUDIT_SCHEMA_VERSION = 3;
 
@@ -65,9 +64,9 @@ export function traceIdOf(traceparent: string | undefined): string | null {
   return m[1]!;
 }
 
-export function argumentsDigest(args: unknown): string | null {
+export function argumentsDigest(args: Readonly<Record<string, unknown>> | undefined): string | null {
   if (args === undefined) return null;
-  return createHash('sha256').update(canonicalJson(args)).digest('hex');
+  return digestOf(args);
 }
 
 export const REDACTED = '[redacted]';
