@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateCommand } from '../../../src/cli/migrate.ts';
 import type { Sidecar } from '../../../src/sidecar.ts';
 import { until } from '../../support/audit-events.ts';
+import { CASE_KEY_ENTRIES, CASE_KEYS, DECISION_CASES, keyOf } from '../../support/decision-cases.ts';
 import { type Service, startClickHouse, startOpa } from '../../support/services.ts';
 import { rawPost, startTestSidecar } from '../../support/sidecar.ts';
 import { startV2Server, type V2Server } from '../../support/v2-server.ts';
@@ -18,14 +19,13 @@ import { startV2Server, type V2Server } from '../../support/v2-server.ts';
 const dir = mkdtempSync(join(tmpdir(), 'sark-api-'));
 const KEYS = join(dir, 'keys.json');
 const AUDIT = join(dir, 'audit.ndjson');
-const DEV = 'dev-key-0123456789abcdef';
-const ADMIN = 'admin-key-0123456789abcdef';
+const DEV = CASE_KEYS.developer;
+const ADMIN = CASE_KEYS.admin;
 const PLANNER = 'planner-key-0123456789abcdef';
 writeFileSync(
   KEYS,
   JSON.stringify([
-    { key: DEV, agentId: 'dev-1', roles: ['developer'], trustLevel: 'medium' },
-    { key: ADMIN, agentId: 'admin-1', roles: ['admin'], trustLevel: 'high' },
+    ...CASE_KEY_ENTRIES,
     { key: PLANNER, agentId: 'planner', roles: ['developer'], tenant: 'acme', trustLevel: 'high', environment: 'prod' },
   ]),
 );
@@ -117,14 +117,7 @@ function decisionFields(r: any) {
   };
 }
 
-const CASES = [
-  { key: DEV, tool: 'echo', args: { text: 'hello' } },
-  { key: DEV, tool: 'delete_file', args: { path: '/etc/passwd' } },
-  { key: DEV, tool: 'add', args: { a: 1, b: 2, api_token: 'tok-123456789' } },
-  { key: ADMIN, tool: 'delete_file', args: { path: '/tmp/x' } },
-  { key: undefined, tool: 'echo', args: { text: 'anon' } },
-  { key: undefined, tool: 'delete_file', args: { path: '/x' } },
-];
+const CASES = DECISION_CASES.map((c) => ({ ...c, key: keyOf(c.who) }));
 
 describe('the decision API decides as the MCP listener does', () => {
   it.each(CASES.map((c, i) => [i, c] as const))('case %i: same decision and same audit row', async (_i, c) => {

@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAuthorization } from '../../../src/listen/ext-authz-server.ts';
 import type { Sidecar } from '../../../src/sidecar.ts';
 import { until } from '../../support/audit-events.ts';
+import { CASE_KEY_ENTRIES, DECISION_CASES, keyOf } from '../../support/decision-cases.ts';
 import { webhookCertificates } from '../../support/kube.ts';
 import { freePort, type Service, startOpa } from '../../support/services.ts';
 import { rawPost, startTestSidecar } from '../../support/sidecar.ts';
@@ -106,7 +107,10 @@ describe('Envoy ext_authz with real OPA', () => {
   let client: { check: Check; close(): void };
 
   beforeAll(async () => {
-    writeFileSync(join(dir, 'keys.json'), JSON.stringify([{ key: KEY, agentId: 'dev-1', roles: ['developer'] }]));
+    writeFileSync(
+      join(dir, 'keys.json'),
+      JSON.stringify([{ key: KEY, agentId: 'dev-1', roles: ['developer'] }, ...CASE_KEY_ENTRIES]),
+    );
     opa = await startOpa();
     sidecar = await startTestSidecar([
       '--opa-url',
@@ -301,6 +305,33 @@ describe('Envoy ext_authz with real OPA', () => {
     const mesh = auditRows(auditFile).filter((r) => r.agent_id === SPIFFE);
     expect(mesh).toHaveLength(2);
     expect(mesh[0]!.agent_type).toBe('service');
+  });
+
+  it('decides the shared table of cases as the MCP listener does, with the same audit row', async () => {
+    for (const c of DECISION_CASES) {
+      const what = `${c.who} ${c.tool}`;
+      const key = keyOf(c.who);
+      const headers: Record<string, string> = key ? { 'x-api-key': key } : {};
+      const body = call(20, c.tool, c.args);
+      const before = auditRows(auditFile).length;
+      const listener = await rawPost(sidecar.mcpUrl, JSON.stringify(body), headers);
+      await until(`${what}: the MCP listener's row`, () => auditRows(auditFile).length >= before + 1);
+      const res = await client.check(post(body, headers));
+      await until(`${what}: the ext_authz row`, () => auditRows(auditFile).length >= before + 2);
+      const [viaListener, viaEnvoy] = auditRows(auditFile).slice(before);
+      if (viaEnvoy!.reasons[0] === 'obligation_unsupported') {
+        // The listener applied the decision's argument edits; ext_authz cannot rewrite what Envoy forwards, so it
+        // refuses the call (fail closed), and its audit row says so. Everything else about the decision is the same.
+        expect(viaListener!.decision, what).toBe('allow');
+        expect(res.http_response, what).toBe('denied_response');
+        expect(comparable({ ...viaEnvoy!, decision: 'allow', reasons: [] }), what).toEqual(comparable(viaListener!));
+        continue;
+      }
+      expect(res.http_response === 'ok_response', what).toBe(
+        listener.json?.error === undefined && listener.status === 200,
+      );
+      expect(comparable(viaEnvoy!), what).toEqual(comparable(viaListener!));
+    }
   });
 });
 
