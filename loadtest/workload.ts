@@ -200,11 +200,15 @@ export async function runWorkload(plan: WorkloadPlan): Promise<WorkloadResult> {
   let soak: WorkloadResult['soak'];
   try {
     for (const { sdk, targets: plans } of plan.sdks) {
-      const upstream = await startMcpUpstream(sdk, plan.ttlS);
-      try {
-        for (const tp of plans) targets.push(await measureTarget(sdk, tp, upstream, shared, plan));
-      } finally {
-        await upstream.stop();
+      for (const tp of plans) {
+        // A fresh upstream per target: the SDK server's heap grows with the calls it has served
+        // (v1: 110 → 580 MiB over one run), and a target measured later must not pay its GC.
+        const upstream = await startMcpUpstream(sdk, plan.ttlS);
+        try {
+          targets.push(await measureTarget(sdk, tp, upstream, shared, plan));
+        } finally {
+          await upstream.stop();
+        }
       }
     }
     if (plan.soak) soak = await runSoak(plan, opa);
