@@ -25,14 +25,24 @@ export interface Party {
   stop(): Promise<void>;
 }
 
-const live = new Set<ChildProcess>();
+const live = new Map<ChildProcess, boolean>();
 process.once('exit', () => {
-  for (const p of live) if (p.exitCode === null) p.kill('SIGKILL');
+  for (const [p, group] of live) {
+    if (p.exitCode !== null || p.pid === undefined) continue;
+    try {
+      // `timeout` leads its own process group (coreutils): killing the group takes SARK with it.
+      if (group) process.kill(-p.pid, 'SIGKILL');
+      else p.kill('SIGKILL');
+    } catch {}
+  }
 });
 
-/** Kills `proc` with the harness should the harness end without stopping it. */
-export function track(proc: ChildProcess): void {
-  live.add(proc);
+/**
+ * Kills `proc` with the harness should the harness end without stopping it;
+ * `group`: the whole process group it leads.
+ */
+export function track(proc: ChildProcess, group = false): void {
+  live.set(proc, group);
   proc.once('exit', () => live.delete(proc));
 }
 
@@ -51,14 +61,14 @@ export function spawnParty(
   command: string,
   args: string[],
   ready: RegExp,
-  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; group?: boolean } = {},
 ): Promise<Spawned> {
   const proc = spawn(command, args, {
     stdio: ['pipe', 'pipe', 'pipe'],
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
   });
-  track(proc);
+  track(proc, options.group);
   let out = '';
   let err = '';
   let matched = false;
@@ -235,7 +245,7 @@ export async function startSarkParty(o: SarkOptions): Promise<SarkParty> {
     'timeout',
     ['--kill-after=10', String(o.ttlS), process.execPath, ...(o.nodeArgs ?? []), MAIN, ...sarkFlags(o, dir, adminPort)],
     /MCP endpoint \(Streamable HTTP\): (\S+)/,
-    { cwd: dir },
+    { cwd: dir, group: true },
   );
   const node = childrenOf(s.proc.pid!);
   return {
