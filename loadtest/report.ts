@@ -71,7 +71,7 @@ function runTable(doc: LoadtestReport, sdk: 'v1' | 'v2'): string[] {
     for (const r of runs.sort((a, b) => a.rate - b.rate)) {
       const c = r.cpu?.cpuMsPerCall ?? {};
       rows.push(
-        `| ${TARGET_LABEL[t.target]} | ${r.rate} | ${r.achievedRate} | ${r.latencyMs.p50} | ${r.latencyMs.p90} | ${r.latencyMs.p99} | ${r.latencyMs.p999} | ${r.latencyMs.max} | ${r.errors ? `${r.errors} (${Object.keys(r.errorKinds).join(', ')})` : 0} | ${n(c.proxy)} | ${n(c.opa)} | ${n(c.upstream)} | ${n(c.clickhouse)} | ${n(c.generator)} | ${n(r.rssMiB.proxy?.mean, 1)} | ${n(r.cpu?.otherBusyCores, 2)} |`,
+        `| ${TARGET_LABEL[t.target]} | ${r.rate} | ${r.achievedRate} | ${r.latencyMs.p50} | ${r.latencyMs.p90} | ${r.latencyMs.p99} | ${r.latencyMs.p999} | ${r.latencyMs.max} | ${r.errors ? `${r.errors} (${Object.keys(r.errorKinds).join(', ')})` : 0} | ${n(c.proxy)} | ${n(c.opa)} | ${n(c.upstream)} | ${n(c.clickhouse)} | ${n(c.generator)} | ${n(r.rssMiB.proxy?.mean, 1)} | ${n(r.cpu?.otherBusyCores, 2)}${(r.attempts ?? 1) > 1 ? ` (best of ${r.attempts})` : ''} |`,
       );
     }
   }
@@ -101,10 +101,15 @@ function loadSummary(doc: LoadtestReport): string {
     [...t.runs, ...(t.sweep?.steps ?? [])].map((r) => r.cpu?.otherBusyCores ?? 0),
   );
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1);
+  const bar = doc.plan.contention?.maxOtherCores;
+  const retried =
+    bar === undefined
+      ? ''
+      : ` Windows above ${bar} cores of other load were measured again (up to ${doc.plan.contention!.retries} times, the least contended kept); ${others.filter((o) => o > bar).length} of ${others.length} kept windows remain above it.`;
   return (
     `1-minute load average: ${n(l[0], 2)} at the start, ${n(Math.min(...l), 2)}–${n(Math.max(...l), 2)} during the run ` +
     `(mean ${n(mean(l), 2)}), ${n(l.at(-1), 2)} at the end. CPU busy outside this run's processes, per measured window: ` +
-    `mean ${n(mean(others), 2)}, max ${n(Math.max(0, ...others), 2)} cores of ${doc.machine.cores}.`
+    `mean ${n(mean(others), 2)}, max ${n(Math.max(0, ...others), 2)} cores of ${doc.machine.cores}.${retried}`
   );
 }
 

@@ -3,6 +3,7 @@
  * doubling until a rate is missed (or down, halving, when none was held),
  * then bisecting between the last rate held and the first missed.
  */
+import { type ContentionPlan, measure } from './contention.ts';
 import { held } from './figures.ts';
 import type { Generator } from './generator-client.ts';
 import type { Watch } from './proc.ts';
@@ -31,6 +32,7 @@ export async function sweep(
   watch: Watch,
   s: SweepPlan,
   fixed: RunResult[],
+  contention: ContentionPlan | undefined,
 ): Promise<{ steps: SweepStep[]; heldRate: number }> {
   const steps: SweepStep[] = [];
   const best = fixed.filter(held).reduce((m, r) => Math.max(m, r.rate), 0);
@@ -38,7 +40,7 @@ export async function sweep(
   let lastHeld = best;
   let firstMissed = worst;
   const step = async (rate: number) => {
-    const r = await gen.run({ rate, warmupS: s.warmupS, durationS: s.durationS, watch });
+    const r = await measure(gen, { rate, warmupS: s.warmupS, durationS: s.durationS, watch }, contention);
     const ok = held(r);
     steps.push({ ...r, held: ok });
     log(`  sweep ${ok ? 'held  ' : 'missed'} ${summary(r)}`);

@@ -83,4 +83,6 @@ export interface RunResult {
   /** Each party's RSS over the window, sampled every second. */
   readonly rssMiB: Record<string, { mean: number; max: number }>;
   readonly samples: Sample[];
+  /** Windows measured for this result (contention.ts keeps the least contended); 1 unless retried. */
+  readonly attempts?: number;
 }

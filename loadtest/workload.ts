@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
+import { type ContentionPlan, measure } from './contention.ts';
 import { Generator, generatorSpec } from './generator-client.ts';
 import { captureOpaInput } from './opa-input.ts';
 import {
@@ -48,6 +49,8 @@ export interface WorkloadPlan {
   readonly ttlS: number;
   /** Soak: one long run of shipped SARK at this rate, sampled every sampleEveryS. */
   readonly soak?: { readonly rate: number; readonly durationS: number; readonly sampleEveryS: number };
+  /** Measure a window again when other work on the machine was above this (contention.ts). */
+  readonly contention?: ContentionPlan;
   /** Node flags for SARK (e.g. --cpu-prof). */
   readonly sarkNodeArgs?: string[];
 }
@@ -156,11 +159,11 @@ async function measureTarget(
     log(`${sdk} ${tp.target}: idle RSS ${JSON.stringify(idleRssMiB)} MiB`);
     const runs: RunResult[] = [];
     for (const rate of tp.rates) {
-      const r = await gen.run({ rate, warmupS: plan.warmupS, durationS: plan.durationS, watch });
+      const r = await measure(gen, { rate, warmupS: plan.warmupS, durationS: plan.durationS, watch }, plan.contention);
       runs.push(r);
       log(`  ${summary(r)}`);
     }
-    const sw = tp.sweep ? await sweep(gen, watch, plan.sweep, runs) : undefined;
+    const sw = tp.sweep ? await sweep(gen, watch, plan.sweep, runs, plan.contention) : undefined;
     const last = sw?.steps.at(-1) ?? runs.at(-1);
     await gen.stop();
     gen = undefined;
