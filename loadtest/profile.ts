@@ -27,9 +27,12 @@ interface CpuProfile {
 export interface SelfTime {
   readonly name: string;
   readonly where: string;
+  /** Self time (inclusive time in sarkInclusive), ms. */
   readonly selfMs: number;
   /** Share of the non-idle time, in percent. */
   readonly pct: number;
+  /** The nearest SARK functions (src/) on the stacks of this function's samples, with their shares. */
+  readonly callers?: string[];
 }
 
 export interface ProfileSummary {
@@ -38,6 +41,8 @@ export interface ProfileSummary {
   readonly busyMs: number;
   readonly functions: SelfTime[];
   readonly areas: SelfTime[];
+  /** SARK's own functions (src/) by inclusive time: what each stage costs with everything it calls. */
+  readonly sarkInclusive: SelfTime[];
 }
 
 /** A short location: a path under the repository, a package name, or node's internal module. */
@@ -60,15 +65,19 @@ function location(url: string): { where: string; area: string } {
   return { where: path, area: path };
 }
 
+/** V8's pseudo-frames: time not spent in any one function. */
+const SPECIAL = new Set(['(garbage collector)', '(program)', '(root)']);
+
+const SRC = `${ROOT}src/`;
+
 /**
  * `window`: only samples stamped within [start, end] µs of the monotonic clock
  * (the measured window: start-up and shutdown stay out).
  */
-/** V8's pseudo-frames: time not spent in any one function. */
-const SPECIAL = new Set(['(garbage collector)', '(program)', '(root)']);
-
 export function summarise(profile: CpuProfile, top = 30, window?: readonly [number, number]): ProfileSummary {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const self = new Map<number, number>();
   let t = profile.startTime;
   for (let i = 0; i < profile.samples.length; i++) {
@@ -77,26 +86,52 @@ export function summarise(profile: CpuProfile, top = 30, window?: readonly [numb
     const dt = profile.timeDeltas[i + 1] ?? 0;
     self.set(profile.samples[i]!, (self.get(profile.samples[i]!) ?? 0) + dt);
   }
-  const fns = new Map<string, { name: string; where: string; us: number }>();
+  const label = (id: number) => {
+    const { callFrame } = byId.get(id)!;
+    const name = callFrame.functionName || '(anonymous)';
+    const loc = location(callFrame.url);
+    return { name, where: loc.where ? `${loc.where}:${callFrame.lineNumber + 1}` : '', area: loc.area };
+  };
+  const fns = new Map<string, { name: string; where: string; us: number; callers: Map<string, number> }>();
+  const inclusive = new Map<string, { name: string; where: string; us: number }>();
   const areas = new Map<string, number>();
   let idle = 0;
   let total = 0;
   for (const [id, us] of self) {
-    const { callFrame } = byId.get(id)!;
     total += us;
-    const name = callFrame.functionName || '(anonymous)';
-    if (name === '(idle)') {
+    const l = label(id);
+    if (l.name === '(idle)') {
       idle += us;
       continue;
     }
-    const loc = location(callFrame.url);
-    const where = loc.where ? `${loc.where}:${callFrame.lineNumber + 1}` : '';
-    const key = `${name} ${where}`;
-    const f = fns.get(key) ?? { name, where, us: 0 };
+    const key = `${l.name} ${l.where}`;
+    const f = fns.get(key) ?? { name: l.name, where: l.where, us: 0, callers: new Map<string, number>() };
     f.us += us;
     fns.set(key, f);
-    const area = SPECIAL.has(name) ? name : loc.area;
+    const area = SPECIAL.has(l.name) ? l.name : l.area;
     areas.set(area, (areas.get(area) ?? 0) + us);
+    // Up the stack: inclusive time of SARK's own functions (each once per stack), and the nearest one as the caller.
+    const seen = new Set<string>();
+    let caller: string | undefined;
+    for (let a: number | undefined = id; a !== undefined; a = parent.get(a)) {
+      if (
+        !byId
+          .get(a)!
+          .callFrame.url.replace(/^file:\/\//, '')
+          .startsWith(SRC)
+      )
+        continue;
+      const al = label(a);
+      const ak = `${al.name} ${al.where}`;
+      caller ??= ak;
+      if (seen.has(ak)) continue;
+      seen.add(ak);
+      const inc = inclusive.get(ak) ?? { name: al.name, where: al.where, us: 0 };
+      inc.us += us;
+      inclusive.set(ak, inc);
+    }
+    const c = caller ?? '(no SARK frame)';
+    f.callers.set(c, (f.callers.get(c) ?? 0) + us);
   }
   const busy = total - idle;
   const pct = (us: number) => Math.round((us / busy) * 1000) / 10;
@@ -108,11 +143,24 @@ export function summarise(profile: CpuProfile, top = 30, window?: readonly [numb
     functions: [...fns.values()]
       .sort((a, b) => b.us - a.us)
       .slice(0, top)
-      .map((f) => ({ name: f.name, where: f.where, selfMs: ms(f.us), pct: pct(f.us) })),
+      .map((f) => ({
+        name: f.name,
+        where: f.where,
+        selfMs: ms(f.us),
+        pct: pct(f.us),
+        callers: [...f.callers.entries()]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 3)
+          .map(([k, us]) => `${k.trim()} (${pct(us)} %)`),
+      })),
     areas: [...areas.entries()]
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
       .map(([area, us]) => ({ name: area, where: '', selfMs: ms(us), pct: pct(us) })),
+    sarkInclusive: [...inclusive.values()]
+      .sort((a, b) => b.us - a.us)
+      .slice(0, top)
+      .map((f) => ({ name: f.name, where: f.where, selfMs: ms(f.us), pct: pct(f.us) })),
   };
 }
 
@@ -124,13 +172,25 @@ export function profileMarkdown(s: ProfileSummary): string {
   const lines = [
     `Sampled ${s.totalMs} ms: ${s.busyMs} ms busy, ${s.idleMs} ms idle. Shares are of the busy time.`,
     '',
-    '| self ms | % busy | function | where |',
-    '|---:|---:|---|---|',
-    ...s.functions.map((f) => `| ${f.selfMs} | ${f.pct} | \`${f.name}\` | ${f.where} |`),
+    'Top functions by self time, each with the nearest SARK functions on its stacks:',
+    '',
+    '| self ms | % busy | function | where | nearest SARK caller (share of busy) |',
+    '|---:|---:|---|---|---|',
+    ...s.functions.map(
+      (f) => `| ${f.selfMs} | ${f.pct} | \`${f.name}\` | ${f.where} | ${(f.callers ?? []).join('; ')} |`,
+    ),
+    '',
+    'Self time by area (a SARK file, a package, a Node internal module):',
     '',
     '| self ms | % busy | area |',
     '|---:|---:|---|',
     ...s.areas.map((a) => `| ${a.selfMs} | ${a.pct} | ${a.name} |`),
+    '',
+    'SARK functions by inclusive time (everything they call included):',
+    '',
+    '| inclusive ms | % busy | function | where |',
+    '|---:|---:|---|---|',
+    ...s.sarkInclusive.map((f) => `| ${f.selfMs} | ${f.pct} | \`${f.name}\` | ${f.where} |`),
   ];
   return `${lines.join('\n')}\n`;
 }

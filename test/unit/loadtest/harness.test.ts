@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { held, soakGrowth, variantFigures, verdicts } from '../../../loadtest/figures.ts';
+import { ROOT } from '../../../loadtest/lib.ts';
 import { childrenOf, cpuSecondsOf, cpuWindow, pidsWithArgs, processTree, rssMiBOf } from '../../../loadtest/proc.ts';
 import { summarise } from '../../../loadtest/profile.ts';
 import { lineChart, stackedBars } from '../../../loadtest/svg.ts';
@@ -116,7 +117,7 @@ describe('CPU profile summary', () => {
       { id: 1, callFrame: { functionName: '(root)', url: '', lineNumber: -1, columnNumber: -1 }, children: [2] },
       {
         id: 2,
-        callFrame: { functionName: 'a', url: 'file:///x/node_modules/undici/lib/a.js', lineNumber: 9, columnNumber: 0 },
+        callFrame: { functionName: 'a', url: `file://${ROOT}src/forward/upstream.ts`, lineNumber: 9, columnNumber: 0 },
         children: [3],
       },
       {
@@ -136,9 +137,15 @@ describe('CPU profile summary', () => {
     expect(s.idleMs).toBe(1);
     expect(s.functions.map((f) => [f.name, f.where, f.selfMs])).toEqual([
       ['b', 'node:internal/streams/readable:1', 3],
-      ['a', 'undici/lib/a.js:10', 1],
+      ['a', 'src/forward/upstream.ts:10', 1],
     ]);
-    expect(s.areas.map((a) => a.name).sort()).toEqual(['node:internal/streams', 'undici']);
+    expect(s.areas.map((a) => a.name).sort()).toEqual(['node:internal/streams', 'src/forward/upstream.ts']);
+  });
+
+  it('names the nearest SARK function under each cost, and SARK functions by inclusive time', () => {
+    const s = summarise(profile, 10);
+    expect(s.functions[0]!.callers).toEqual(['a src/forward/upstream.ts:10 (75 %)']);
+    expect(s.sarkInclusive.map((f) => [f.name, f.selfMs])).toEqual([['a', 4]]);
   });
 
   it('keeps only the samples inside the window', () => {
