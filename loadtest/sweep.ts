@@ -18,6 +18,8 @@ export interface SweepPlan {
   readonly maxRate: number;
   /** Bisection steps between the last rate held and the first missed. */
   readonly refine: number;
+  /** Pause after a missed step so a backlog clears, in ms (default 2000). */
+  readonly settleMs?: number;
 }
 
 /** The sweep gives up below this rate (req/s): the target holds (almost) nothing. */
@@ -36,7 +38,10 @@ export async function sweep(
 ): Promise<{ steps: SweepStep[]; heldRate: number }> {
   const steps: SweepStep[] = [];
   const best = fixed.filter(held).reduce((m, r) => Math.max(m, r.rate), 0);
-  const worst = fixed.filter((r) => !held(r)).reduce((m, r) => Math.min(m, r.rate), Number.POSITIVE_INFINITY);
+  // A rate missed below one held is noise on the shared cores (a burst of other work), not the limit.
+  const worst = fixed
+    .filter((r) => !held(r) && r.rate > best)
+    .reduce((m, r) => Math.min(m, r.rate), Number.POSITIVE_INFINITY);
   let lastHeld = best;
   let firstMissed = worst;
   const step = async (rate: number) => {
@@ -46,8 +51,8 @@ export async function sweep(
     log(`  sweep ${ok ? 'held  ' : 'missed'} ${summary(r)}`);
     if (ok) lastHeld = Math.max(lastHeld, rate);
     else {
-      firstMissed = Math.min(firstMissed, rate);
-      await sleep(2000); // let a backlog clear before the next step
+      if (rate > lastHeld) firstMissed = Math.min(firstMissed, rate);
+      await sleep(s.settleMs ?? 2000); // let a backlog clear before the next step
     }
     return ok;
   };

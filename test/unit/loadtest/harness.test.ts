@@ -6,10 +6,12 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { held, soakGrowth, variantFigures, verdicts } from '../../../loadtest/figures.ts';
+import type { Generator } from '../../../loadtest/generator-client.ts';
 import { ROOT } from '../../../loadtest/lib.ts';
 import { childrenOf, cpuSecondsOf, cpuWindow, pidsWithArgs, processTree, rssMiBOf } from '../../../loadtest/proc.ts';
 import { summarise } from '../../../loadtest/profile.ts';
 import { lineChart, stackedBars } from '../../../loadtest/svg.ts';
+import { sweep } from '../../../loadtest/sweep.ts';
 import type { TargetResult, WorkloadResult } from '../../../loadtest/workload.ts';
 import type { RunResult, Sample } from '../../../loadtest/workload-protocol.ts';
 
@@ -227,5 +229,41 @@ describe('SVG plots', () => {
     });
     expect(svg.match(/<rect x=/g)?.length).toBe(2 + 2); // two segments, two legend keys
     expect(svg).toContain('>0.75<');
+  });
+});
+
+describe('sweep for the highest rate held', () => {
+  /** A target that holds every rate up to `capacity` req/s. */
+  const target = (capacity: number) => {
+    const tried: number[] = [];
+    const gen = {
+      run: async (cmd: { rate: number }) => {
+        tried.push(cmd.rate);
+        return run(cmd.rate, { p99: cmd.rate <= capacity ? 5 : 500 });
+      },
+    } as unknown as Generator;
+    return { gen, tried };
+  };
+  const plan = { warmupS: 0, durationS: 1, startRate: 1000, maxRate: 16_000, refine: 1, settleMs: 0 };
+
+  it('doubles from the best fixed rate held, then bisects once', async () => {
+    const { gen, tried } = target(1700);
+    const r = await sweep(gen, {}, plan, [run(500), run(1000)], undefined);
+    expect(tried).toEqual([2000, 1500]);
+    expect(r.heldRate).toBe(1500);
+  });
+
+  it('takes a miss below a held rate for noise, not the limit', async () => {
+    const { gen, tried } = target(2500);
+    const r = await sweep(gen, {}, plan, [run(500, { p99: 80 }), run(1000)], undefined);
+    expect(tried).toEqual([2000, 4000, 3000]);
+    expect(r.heldRate).toBe(2000);
+  });
+
+  it('halves when no fixed rate was held', async () => {
+    const { gen, tried } = target(120);
+    const r = await sweep(gen, {}, plan, [run(200, { p99: 80 })], undefined);
+    expect(tried).toEqual([100, 150]);
+    expect(r.heldRate).toBe(100);
   });
 });
