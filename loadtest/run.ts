@@ -1,11 +1,12 @@
 /**
- * `npm run loadtest`: drives `tools/call` through SARK, with the real OPA
- * server deciding, and directly against the same upstream, in one run; writes
- * loadtest/results/latest.json.
+ * The throughput scenarios (autocannon): drives `tools/call` through SARK,
+ * with the real OPA server deciding, and directly against the same lean
+ * upstream, in one run. `npm run loadtest` (main.ts) runs them after the SDK
+ * workload; alone:
  *
- *   npm run loadtest -- [--duration 10] [--connections 64] [--rate 5000]
- *                       [--scenarios direct,sark_nocache,sark,sark_redis,sark_audit]
- *                       [--out loadtest/results/latest.json]
+ *   npx node loadtest/run.ts [--duration 10] [--connections 64] [--rate 5000]
+ *                            [--scenarios direct,sark_nocache,sark,sark_redis,sark_audit]
+ *                            [--out loadtest/results/latest.json]
  *
  * Scenarios (each SARK in its own process, all on loopback):
  * - direct:        the upstream alone (the floor).
@@ -40,21 +41,14 @@ import {
   startUpstream,
 } from './lib.ts';
 
-const { values } = parseArgs({
-  options: {
-    duration: { type: 'string', default: '10' },
-    connections: { type: 'string', default: '64' },
-    rate: { type: 'string', default: '5000' },
-    scenarios: { type: 'string', default: 'direct,sark_nocache,sark,sark_redis,sark_audit' },
-    out: { type: 'string', default: join(ROOT, 'loadtest/results/latest.json') },
-  },
-});
-const durationS = Number(values.duration);
-const connections = Number(values.connections);
-const rate = Number(values.rate);
-const wanted = values.scenarios!.split(',');
+export const THROUGHPUT_SCENARIOS = ['direct', 'sark_nocache', 'sark', 'sark_redis', 'sark_audit'];
 
-const hitRatios: Record<string, number | null> = {};
+export interface ThroughputOptions {
+  readonly durationS: number;
+  readonly connections: number;
+  readonly rate: number;
+  readonly scenarios: readonly string[];
+}
 
 async function cacheLookups(adminUrl: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${adminUrl}/metrics`)).text();
@@ -74,7 +68,14 @@ function hitRatio(before: Record<string, number>, after: Record<string, number>)
   return total === 0 ? null : Math.round((d('l1_hit') / total) * 10_000) / 10_000;
 }
 
-async function measure(name: string, url: string, adminUrl?: string): Promise<Record<string, RunResult>> {
+async function measure(
+  o: ThroughputOptions,
+  hitRatios: Record<string, number | null>,
+  name: string,
+  url: string,
+  adminUrl?: string,
+): Promise<Record<string, RunResult>> {
+  const { connections, durationS, rate } = o;
   await assertAllowed(name, url);
   await run({ url, body: BODY, headers: HEADERS, connections, durationS: 2 }); // warm-up: JIT, pools, cache
   const before = adminUrl ? await cacheLookups(adminUrl) : {};
@@ -88,15 +89,20 @@ async function measure(name: string, url: string, adminUrl?: string): Promise<Re
   return { [`${name}_max`]: max, [`${name}_at_rate`]: atRate };
 }
 
-async function main() {
+/** Runs the throughput scenarios and returns the result document (latest.json's shape). */
+export async function runThroughput(o: ThroughputOptions) {
+  const { connections, durationS, rate } = o;
+  const wanted = o.scenarios;
+  const hitRatios: Record<string, number | null> = {};
   const opa = await startOpa({ paths: loadtestPolicyPaths() });
   const upstream = await startUpstream();
   let clickhouse: Service | undefined;
   let redis: Service | undefined;
   const scenarios: Record<string, RunResult> = {};
   let auditRows: number | undefined;
+  let auditQueued: number | undefined;
   try {
-    if (wanted.includes('direct')) Object.assign(scenarios, await measure('direct', upstream.url));
+    if (wanted.includes('direct')) Object.assign(scenarios, await measure(o, hitRatios, 'direct', upstream.url));
     const sarkRuns: [string, () => Promise<string[]>][] = [
       ['sark_nocache', async () => ['--decision-cache-entries', '0', '--audit-file', 'off']],
       ['sark', async () => ['--audit-file', 'off']],
@@ -129,7 +135,12 @@ async function main() {
       if (!wanted.includes(name)) continue;
       const sark = await startSark(upstream.url, opa.url, await args());
       try {
-        Object.assign(scenarios, await measure(name, sark.url, sark.adminUrl));
+        Object.assign(scenarios, await measure(o, hitRatios, name, sark.url, sark.adminUrl));
+        if (name === 'sark_audit') {
+          await new Promise((r) => setTimeout(r, 500)); // requests still in flight when autocannon stopped
+          const metrics = await (await fetch(`${sark.adminUrl}/metrics`)).text();
+          auditQueued = Number(/^sark_audit_events_queued_total\{sink="clickhouse"\} (\d+)/m.exec(metrics)?.[1] ?? -1);
+        }
       } finally {
         await sark.stop(); // SIGTERM: the audit queue is flushed within its grace period
       }
@@ -149,7 +160,7 @@ async function main() {
   const sark = scenarios.sark_at_rate;
   const p95 = (k: string) => scenarios[k]?.latencyMs.p95;
   const result = {
-    command: `npm run loadtest -- --duration ${durationS} --connections ${connections} --rate ${rate} --scenarios ${wanted.join(',')}`,
+    command: `npx node loadtest/run.ts --duration ${durationS} --connections ${connections} --rate ${rate} --scenarios ${wanted.join(',')}`,
     date: new Date().toISOString(),
     machine: {
       cpus: cpus().length,
@@ -169,9 +180,18 @@ async function main() {
       sarkNoCacheMaxReqPerSec: scenarios.sark_nocache_max?.reqPerSec,
       sarkNoCacheP95AtRateMs: p95('sark_nocache_at_rate'),
       auditRowsInClickHouse: auditRows,
+      auditEventsQueued: auditQueued,
+      everyDecisionLanded: auditRows !== undefined ? auditRows === auditQueued : undefined,
       auditAddedP95Ms:
         p95('sark_audit_at_rate') !== undefined && p95('sark_at_rate') !== undefined
           ? round(p95('sark_audit_at_rate')! - p95('sark_at_rate')!)
+          : undefined,
+      // Issue 19: the mission's rate with audit to ClickHouse on, ≥ 99 % achieved, P95 < 15 ms, every decision landed.
+      missionRateWithAudit:
+        scenarios.sark_audit_at_rate !== undefined
+          ? scenarios.sark_audit_at_rate.reqPerSec >= 0.99 * rate &&
+            scenarios.sark_audit_at_rate.latencyMs.p95 < 15 &&
+            auditRows === auditQueued
           : undefined,
       pass:
         sark !== undefined &&
@@ -181,9 +201,28 @@ async function main() {
         sark.errors === 0,
     },
   };
+  return result;
+}
+
+export type ThroughputResult = Awaited<ReturnType<typeof runThroughput>>;
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({
+    options: {
+      duration: { type: 'string', default: '10' },
+      connections: { type: 'string', default: '64' },
+      rate: { type: 'string', default: '5000' },
+      scenarios: { type: 'string', default: THROUGHPUT_SCENARIOS.join(',') },
+      out: { type: 'string', default: join(ROOT, 'loadtest/results/latest.json') },
+    },
+  });
+  const result = await runThroughput({
+    durationS: Number(values.duration),
+    connections: Number(values.connections),
+    rate: Number(values.rate),
+    scenarios: values.scenarios!.split(','),
+  });
   mkdirSync(dirname(values.out!), { recursive: true });
   writeFileSync(values.out!, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`\n${JSON.stringify(result.summary, null, 2)}\nwritten to ${values.out}\n`);
 }
-
-await main();

@@ -1,0 +1,266 @@
+/**
+ * The parties of the SDK workload, each in its own process on loopback: the
+ * SDK upstreams, the bare pass-through, SARK in its variants, OPA, ClickHouse
+ * and the generator. Every process is bounded: the Node parties end when the
+ * harness's end of their stdin closes or after their TTL (lifetime.ts), SARK
+ * runs under coreutils `timeout`, OPA and ClickHouse are killed with the
+ * harness (test/support/services.ts), and all are stopped when a run ends.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, type Service, startClickHouse, startOpa } from '../test/support/services.ts';
+import { loadtestPolicyPaths, MAIN, ROOT } from './lib.ts';
+import { childrenOf, pidsWithArgs } from './proc.ts';
+
+export const KEYS_FILE = join(ROOT, 'loadtest/fixtures/keys.json');
+export const API_KEY = 'loadtest-developer-key-0123456789';
+
+export interface Party {
+  readonly name: string;
+  readonly url: string;
+  /** Root pids whose process trees make up the party (read through /proc). */
+  readonly pids: number[];
+  stop(): Promise<void>;
+}
+
+const live = new Map<ChildProcess, boolean>();
+process.once('exit', () => {
+  for (const [p, group] of live) {
+    if (p.exitCode !== null || p.pid === undefined) continue;
+    try {
+      // `timeout` leads its own process group (coreutils): killing the group takes SARK with it.
+      if (group) process.kill(-p.pid, 'SIGKILL');
+      else p.kill('SIGKILL');
+    } catch {}
+  }
+});
+
+/**
+ * Kills `proc` with the harness should the harness end without stopping it;
+ * `group`: the whole process group it leads.
+ */
+export function track(proc: ChildProcess, group = false): void {
+  live.set(proc, group);
+  proc.once('exit', () => live.delete(proc));
+}
+
+interface Spawned {
+  readonly url: string;
+  readonly proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns `command args…` with stdin held open (its end tells our Node parties
+ * the harness is gone) and resolves with the first match of `ready` on stdout.
+ */
+export function spawnParty(
+  name: string,
+  command: string,
+  args: string[],
+  ready: RegExp,
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; group?: boolean } = {},
+): Promise<Spawned> {
+  const proc = spawn(command, args, {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+  });
+  track(proc, options.group);
+  let out = '';
+  let err = '';
+  let matched = false;
+  proc.stderr!.on('data', (d: Buffer) => {
+    err = (err + d.toString()).slice(-4000);
+  });
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+      proc.once('exit', () => resolve());
+      proc.kill('SIGTERM');
+      proc.stdin!.end();
+      setTimeout(() => proc.kill('SIGKILL'), 10_000).unref();
+    });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`${name} did not start within 60 s:\n${out}\n${err}`));
+    }, 60_000);
+    proc.stdout!.on('data', (d: Buffer) => {
+      if (matched) return; // later output is drained and dropped
+      out += d.toString();
+      const m = ready.exec(out);
+      if (!m) return;
+      matched = true;
+      clearTimeout(timer);
+      resolve({ url: m[1]!, proc, stop });
+    });
+    proc.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (!matched) reject(new Error(`${name} exited (${code ?? signal}) before it was ready:\n${out}\n${err}`));
+    });
+  });
+}
+
+const URL_LINE = /^(http\S+)$/m;
+
+export async function startMcpUpstream(sdk: 'v1' | 'v2', ttlS: number): Promise<Party> {
+  const s = await spawnParty(
+    `upstream ${sdk}`,
+    process.execPath,
+    [join(ROOT, 'loadtest/mcp-upstream.ts'), '--sdk', sdk],
+    URL_LINE,
+    { env: { LOADTEST_TTL_S: String(ttlS) } },
+  );
+  return { name: 'upstream', url: s.url, pids: [s.proc.pid!], stop: s.stop };
+}
+
+export async function startPassthrough(upstreamUrl: string, ttlS: number): Promise<Party> {
+  const s = await spawnParty(
+    'pass-through',
+    process.execPath,
+    [join(ROOT, 'loadtest/passthrough.ts'), '--upstream', upstreamUrl, '--keys', KEYS_FILE],
+    URL_LINE,
+    { env: { LOADTEST_TTL_S: String(ttlS) } },
+  );
+  return { name: 'passthrough', url: s.url, pids: [s.proc.pid!], stop: s.stop };
+}
+
+export interface OpaParty extends Party {
+  readonly service: Service;
+}
+
+export async function startOpaParty(): Promise<OpaParty> {
+  const service = await startOpa({ paths: loadtestPolicyPaths() });
+  return {
+    name: 'opa',
+    url: service.url,
+    pids: pidsWithArgs(['--addr', `127.0.0.1:${service.port}`]),
+    service,
+    stop: () => service.stop(),
+  };
+}
+
+export async function startClickHouseParty(): Promise<Party> {
+  const service = await startClickHouse();
+  execFileSync(process.execPath, [MAIN, 'migrate', '--audit-clickhouse-url', service.url], { stdio: 'ignore' });
+  return {
+    name: 'clickhouse',
+    url: service.url,
+    pids: pidsWithArgs([`--config-file=${join(service.dir, 'config.xml')}`]),
+    stop: () => service.stop(),
+  };
+}
+
+/** SARK's variants in the workload: each differs from the shipped configuration in one respect. */
+export type SarkVariant = 'sark' | 'sark_clickhouse' | 'sark_wasm' | 'sark_miss';
+
+export interface SarkParty extends Party {
+  readonly adminUrl: string;
+  /** The working directory: the default audit file (sark-audit.ndjson) lands here. */
+  readonly dir: string;
+}
+
+/** The embedded evaluator's bundle (opa/build) with the load-test data overlay merged into its data. */
+function embeddedPolicyDir(dir: string): string {
+  const out = join(dir, 'policy');
+  mkdirSync(out, { recursive: true });
+  cpSync(join(ROOT, 'opa/build/policy.wasm'), join(out, 'policy.wasm'));
+  const merge = (a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> => {
+    const o = { ...a };
+    for (const [k, v] of Object.entries(b)) {
+      const cur = o[k];
+      o[k] =
+        v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur)
+          ? merge(cur as Record<string, unknown>, v as Record<string, unknown>)
+          : v;
+    }
+    return o;
+  };
+  const read = (p: string) => JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
+  const data = merge(read(join(ROOT, 'opa/build/data.json')), read(join(ROOT, 'loadtest/fixtures/data-overlay.json')));
+  writeFileSync(join(out, 'data.json'), JSON.stringify(data));
+  return out;
+}
+
+export interface SarkOptions {
+  readonly variant: SarkVariant;
+  readonly upstreamUrl: string;
+  readonly opaUrl: string;
+  readonly clickhouseUrl?: string;
+  readonly ttlS: number;
+  /** Node flags before the script, e.g. --cpu-prof. */
+  readonly nodeArgs?: string[];
+  /** Flags after the variant's own. */
+  readonly extraFlags?: string[];
+}
+
+/** The exact `sark serve` flags of a variant (the report quotes them). */
+export function sarkFlags(o: SarkOptions, dir: string, adminPort: number): string[] {
+  return [...variantFlags(o, dir, adminPort), ...(o.extraFlags ?? [])];
+}
+
+function variantFlags(o: SarkOptions, dir: string, adminPort: number): string[] {
+  const flags = [
+    'serve',
+    '--listen',
+    '127.0.0.1:0',
+    '--admin-listen',
+    `127.0.0.1:${adminPort}`,
+    '--upstream-url',
+    o.upstreamUrl,
+    '--api-keys-file',
+    KEYS_FILE,
+    // Nothing is logged per request at info either; warn keeps start-up lines out of the pipe.
+    '--log-level',
+    'warn',
+  ];
+  switch (o.variant) {
+    case 'sark':
+      return [...flags, '--opa-url', o.opaUrl];
+    case 'sark_miss':
+      return [...flags, '--opa-url', o.opaUrl, '--decision-cache-entries', '0'];
+    case 'sark_clickhouse':
+      return [
+        ...flags,
+        '--opa-url',
+        o.opaUrl,
+        '--audit-clickhouse-url',
+        o.clickhouseUrl!,
+        '--audit-spool-dir',
+        join(dir, 'spool'),
+      ];
+    case 'sark_wasm':
+      return [...flags, '--embedded-policy-dir', embeddedPolicyDir(dir)];
+  }
+}
+
+export async function startSarkParty(o: SarkOptions): Promise<SarkParty> {
+  const dir = mkdtempSync(join(tmpdir(), `sark-loadtest-${o.variant}-`));
+  const adminPort = await freePort();
+  const s = await spawnParty(
+    o.variant,
+    'timeout',
+    ['--kill-after=10', String(o.ttlS), process.execPath, ...(o.nodeArgs ?? []), MAIN, ...sarkFlags(o, dir, adminPort)],
+    /MCP endpoint \(Streamable HTTP\): (\S+)/,
+    { cwd: dir, group: true },
+  );
+  const node = childrenOf(s.proc.pid!);
+  return {
+    name: 'sark',
+    url: s.url,
+    adminUrl: `http://127.0.0.1:${adminPort}`,
+    dir,
+    // The node process under `timeout` (timeout's own few hundred kB stay out of RSS).
+    pids: node.length > 0 ? node : [s.proc.pid!],
+    stop: async () => {
+      await s.stop(); // timeout passes SIGTERM on: SARK flushes its audit queue and exits
+    },
+  };
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
