@@ -9,7 +9,7 @@
  * address, session, client info) is never part of the key: a policy that
  * decides on it must not mark its decision cacheable (docs/decision-cache.md).
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { argumentsDigest } from '../mcp/canonical-json.ts';
 import type { PolicyInput } from './input.ts';
 
@@ -50,7 +50,20 @@ export function cacheDirective(doc: Readonly<Record<string, unknown>>, caps: Ttl
 }
 
 function digest(text: string): string {
-  return createHash('sha256').update(text).digest('base64url');
+  return hash('sha256', text, 'base64url');
+}
+
+/** Frozen agent documents (input.ts builds one per identity) serialized once each. */
+const AGENT_JSON = new WeakMap<object, string>();
+
+function agentJson(agent: unknown): string {
+  if (agent === null || typeof agent !== 'object' || !Object.isFrozen(agent)) return JSON.stringify(agent);
+  let json = AGENT_JSON.get(agent);
+  if (json === undefined) {
+    json = JSON.stringify(agent);
+    AGENT_JSON.set(agent, json);
+  }
+  return json;
 }
 
 /**
@@ -60,9 +73,9 @@ function digest(text: string): string {
  * key is what it always was.
  */
 export function baseKey(revision: string, input: PolicyInput): string {
+  // Serialized as JSON.stringify([revision, agent, ...parts]) would be (the
+  // golden keys pin it), with the agent's part reused.
   const parts: unknown[] = [
-    revision,
-    input.agent,
     input.server.id,
     input.action,
     input.kind,
@@ -77,7 +90,7 @@ export function baseKey(revision: string, input: PolicyInput): string {
   if (input.server.registry !== undefined) {
     parts.push(input.server.registry, input.tool?.registry ?? null, input.registry ?? null);
   }
-  return digest(JSON.stringify(parts));
+  return digest(`[${JSON.stringify(revision)},${agentJson(input.agent)},${JSON.stringify(parts).slice(1)}`);
 }
 
 /** The key of an argument-scoped decision: the base key and the canonical arguments. */

@@ -41,28 +41,39 @@ const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Frida
  * mesh and anonymous callers), its OAuth client id and the delegation chain
  * of its token (RFC 8693 `act`, current actor first).
  */
-export function agentDocument(identity: Identity): Record<string, unknown> {
-  return {
-    id: identity.id,
-    type: identity.type,
-    authenticated: identity.authenticated,
-    auth_method: identity.authMethod,
-    roles: identity.roles,
-    tenant: identity.tenant ?? null,
-    team: identity.team ?? null,
-    trust_level: identity.trustLevel ?? null,
-    environment: identity.environment ?? null,
-    teams: identity.teams,
-    scopes: identity.scopes,
-    client_id: identity.clientId ?? null,
-    delegation:
-      identity.delegation.length === 0
-        ? NO_DELEGATION
-        : identity.delegation.map((a) => ({ sub: a.sub ?? null, client_id: a.clientId ?? null, iss: a.iss ?? null })),
-  };
+export function agentDocument(identity: Identity): Readonly<Record<string, unknown>> {
+  let doc = AGENT_DOCUMENTS.get(identity);
+  if (doc === undefined) {
+    doc = Object.freeze({
+      id: identity.id,
+      type: identity.type,
+      authenticated: identity.authenticated,
+      auth_method: identity.authMethod,
+      roles: identity.roles,
+      tenant: identity.tenant ?? null,
+      team: identity.team ?? null,
+      trust_level: identity.trustLevel ?? null,
+      environment: identity.environment ?? null,
+      teams: identity.teams,
+      scopes: identity.scopes,
+      client_id: identity.clientId ?? null,
+      delegation:
+        identity.delegation.length === 0
+          ? NO_DELEGATION
+          : identity.delegation.map((a) => ({ sub: a.sub ?? null, client_id: a.clientId ?? null, iss: a.iss ?? null })),
+    });
+    AGENT_DOCUMENTS.set(identity, doc);
+  }
+  return doc;
 }
 
 const NO_DELEGATION: readonly never[] = Object.freeze([]);
+/**
+ * Identities are immutable and shared by an agent's calls (the API key map,
+ * the verified-token cache), so each one's document is built once; frozen,
+ * so the cache key can serialize it once too (cache-key.ts).
+ */
+const AGENT_DOCUMENTS = new WeakMap<Identity, Readonly<Record<string, unknown>>>();
 
 /**
  * The policy input for one message. With `registry` (gatewayEnabled), the

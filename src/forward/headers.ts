@@ -48,6 +48,9 @@ const DROP_RESPONSE = new Set([
 /** Field names listed in Connection headers (each a comma-separated token list). */
 function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
   if (value === undefined) return undefined;
+  // The usual values name only fields that are always dropped anyway.
+  if (value === 'keep-alive' || value === 'close' || (value.length === 1 && value[0] === 'keep-alive'))
+    return undefined;
   const out = new Set<string>();
   for (const v of Array.isArray(value) ? value : [value]) {
     for (const t of v.split(',')) {

@@ -196,7 +196,10 @@ async function answerJson(
 /**
  * An answer SARK does not change. Event streams: headers now, so the client
  * sees the stream open before the first event, then every chunk as it
- * arrives. Small JSON answers: one write with the headers.
+ * arrives. JSON answers up to SMALL_ANSWER_BYTES, with a Content-Length or
+ * chunked: read whole, then headers and body in one write with their length
+ * (one syscall instead of one per chunk plus the chunk framing). Larger ones
+ * are relayed as they come.
  */
 async function passThrough(
   res: ServerResponse,
@@ -205,16 +208,63 @@ async function passThrough(
   body: Readable,
   stream: boolean,
 ): Promise<void> {
-  const length = Number(headers['content-length']);
-  if (!stream && Number.isFinite(length) && length <= SMALL_ANSWER_BYTES) {
-    const buf = await readCapped(body, SMALL_ANSWER_BYTES);
+  if (!stream) {
+    const head = await readUpTo(body, SMALL_ANSWER_BYTES);
+    if (head.ended) {
+      const buf = head.chunks.length === 1 ? head.chunks[0]! : Buffer.concat(head.chunks, head.size);
+      if (status !== 204 && status !== 304) headers['content-length'] = String(buf.length);
+      res.writeHead(status, headers);
+      res.end(buf);
+      return;
+    }
     res.writeHead(status, headers);
-    res.end(buf);
+    for (const chunk of head.chunks) res.write(chunk);
+    await pipeline(body, res);
     return;
   }
   res.writeHead(status, headers);
-  if (stream) res.flushHeaders();
+  res.flushHeaders();
   await pipeline(body, res);
+}
+
+interface BodyHead {
+  readonly chunks: Buffer[];
+  readonly size: number;
+  /** The body ended within the limit; otherwise it is paused after `chunks`. */
+  readonly ended: boolean;
+}
+
+/** Reads a body until it ends or passes `limit` bytes, where it is left paused for a pipeline to take on. */
+function readUpTo(body: Readable, limit: number): Promise<BodyHead> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > limit) {
+        body.pause();
+        cleanup();
+        resolve({ chunks, size, ended: false });
+      }
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve({ chunks, size, ended: true });
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const cleanup = () => {
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', onError);
+    };
+    body.on('data', onData);
+    body.on('end', onEnd);
+    body.on('error', onError);
+  });
 }
 
 function ignore(): void {}

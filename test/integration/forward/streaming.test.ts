@@ -197,6 +197,40 @@ describe('forwarding', () => {
     expect(res.json.error.code).toBe(-32005);
   });
 
+  it('a small chunked JSON answer goes to the client in one piece with its Content-Length', async () => {
+    const answer = '{"jsonrpc":"2.0","id":4,"result":{"content":[{"type":"text","text":"ok"}]}}';
+    upstream.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' }); // no Content-Length: chunked
+      res.write(answer.slice(0, 20));
+      setTimeout(() => res.end(answer.slice(20)), 20);
+    };
+    const res = await rawPost(
+      sidecar.mcpUrl,
+      '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"echo","arguments":{"text":"a"}}}',
+    );
+    expect(res.status).toBe(200);
+    expect(res.text).toBe(answer);
+    expect(res.headers.get('content-length')).toBe(String(answer.length));
+    expect(res.headers.get('transfer-encoding')).toBeNull();
+  });
+
+  it('a chunked JSON answer larger than the one-write bound is relayed whole as it comes', async () => {
+    const text = 'x'.repeat(200 * 1024);
+    const answer = JSON.stringify({ jsonrpc: '2.0', id: 5, result: { content: [{ type: 'text', text }] } });
+    upstream.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      for (let i = 0; i < answer.length; i += 16 * 1024) res.write(answer.slice(i, i + 16 * 1024));
+      res.end();
+    };
+    const res = await rawPost(
+      sidecar.mcpUrl,
+      '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo","arguments":{"text":"a"}}}',
+    );
+    expect(res.status).toBe(200);
+    expect(res.text).toBe(answer);
+    expect(res.headers.get('content-length')).toBeNull();
+  });
+
   it('notifications pass and get the upstream 202', async () => {
     upstream.handler = (_req, res) => {
       res.writeHead(202).end();

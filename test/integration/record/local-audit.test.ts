@@ -74,6 +74,20 @@ describe('audit file', () => {
     expect(await count(metrics, 'dropped', { sink: 'file' })).toBe(0);
   });
 
+  it('events recorded together share a write that leaves on its own within moments, before any close', async () => {
+    const path = join(dir, 'batched.ndjson');
+    recorder = await createAuditFileRecorder({ path, maxBytes: 0, maxFiles: 1 }, undefined, undefined);
+    const ids: string[] = [];
+    for (let i = 0; i < 200; i++) {
+      const e = auditEvent();
+      ids.push(e.request_id);
+      recorder.record(e);
+    }
+    expect(lines(path)).toEqual([]); // nothing is written per event
+    await until('the batch is written', () => lines(path).length === 200, 2000);
+    expect(lines(path).map((l) => (JSON.parse(l) as { request_id: string }).request_id)).toEqual(ids);
+  });
+
   it('refuses a destination it cannot write at start-up, naming the field', async () => {
     await expect(
       createAuditFileRecorder(

@@ -43,6 +43,16 @@ describe('policy input without the registry', () => {
     }
   });
 
+  it("an identity's agent document is built once, frozen, and keys as a fresh copy of it would", () => {
+    const [, msg, who] = GOLDEN_CASES[0]!;
+    const a = buildInput('demo', msg, who, GOLDEN_META);
+    const b = buildInput('demo', msg, who, GOLDEN_META);
+    expect(b.agent).toBe(a.agent);
+    expect(Object.isFrozen(a.agent)).toBe(true);
+    const copy = { ...a, agent: { ...(a.agent as object) } } as typeof a; // not frozen: serialized afresh
+    expect(baseKey('rev-1', copy)).toBe(baseKey('rev-1', a));
+  });
+
   it('gatewayEnabled off (the default, or false through GATEWAY_ENABLED) builds no registry client', () => {
     const prom = new Registry();
     const logger = createLogger('silent', new Writable({ write: (_c, _e, cb) => cb() }));
