@@ -13,12 +13,14 @@
  * Other flags: --targets a,b (subset of direct, passthrough, sark, sark_clickhouse, sark_wasm,
  * sark_miss, opa_direct), --sdks v1,v2, --duration S, --connections N, --no-throughput,
  * --max-other-load C (measure a window again, up to twice, when more than C cores were busy
- * outside the run: the machine is shared), --out-dir DIR.
+ * outside the run: the machine is shared), --out-dir DIR, --ref DIR (another checkout's shipped
+ * SARK measured beside this one's at the same rates, target sark_ref: before/after in one run,
+ * e.g. `git worktree add /tmp/before <commit> && (cd /tmp/before && npm ci)`).
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { opaBinary } from '../scripts/tools.ts';
 import { ROOT } from './lib.ts';
@@ -40,6 +42,7 @@ const { values } = parseArgs({
     'no-throughput': { type: 'boolean', default: false },
     'max-other-load': { type: 'string' },
     'out-dir': { type: 'string', default: join(ROOT, 'loadtest/results') },
+    ref: { type: 'string' },
   },
 });
 
@@ -54,6 +57,17 @@ const rate = Number(values.rate);
 const connections = Number(values.connections);
 
 const FIXED = [200, 500, 1000];
+/** --ref DIR: another checkout's shipped SARK, measured after this one's at the same rates (sark_ref). */
+const refRoot = values.ref ? resolve(values.ref) : undefined;
+
+/** The plan with sark_ref beside every sark target when --ref is given. */
+function withRef(sdks: WorkloadPlan['sdks']): WorkloadPlan['sdks'] {
+  if (!refRoot) return sdks;
+  return sdks.map((s) => ({
+    sdk: s.sdk,
+    targets: s.targets.flatMap((t) => (t.target === 'sark' ? [t, { ...t, target: 'sark_ref' as const }] : [t])),
+  }));
+}
 const STANDARD: WorkloadPlan['sdks'] = [
   {
     sdk: 'v1',
@@ -77,7 +91,7 @@ const STANDARD: WorkloadPlan['sdks'] = [
   },
 ];
 /** --quick: by default the SDK v1 rows that carry the headline figures; 500 and 1000 req/s; short windows. */
-const QUICK_TARGETS: TargetName[] = ['direct', 'passthrough', 'sark', 'sark_miss', 'opa_direct'];
+const QUICK_TARGETS: TargetName[] = ['direct', 'passthrough', 'sark', 'sark_ref', 'sark_miss', 'opa_direct'];
 const QUICK: WorkloadPlan['sdks'] = STANDARD.map((s) => ({
   sdk: s.sdk,
   targets: s.targets.map((t) => ({
@@ -90,6 +104,7 @@ const QUICK: WorkloadPlan['sdks'] = STANDARD.map((s) => ({
 function plan(): { plan: WorkloadPlan; deadlineS: number } {
   const base = {
     connections,
+    ...(refRoot ? { refRoot } : {}),
     timeoutMs: 10_000,
     ...(values['max-other-load']
       ? { contention: { maxOtherCores: Number(values['max-other-load']), retries: 2, waitMs: 30_000 } }
@@ -99,7 +114,7 @@ function plan(): { plan: WorkloadPlan; deadlineS: number } {
     const targets =
       (values.targets?.split(',') as TargetName[] | undefined) ?? (mode === 'quick' ? QUICK_TARGETS : undefined);
     const only = values.sdks?.split(',') ?? (mode === 'quick' ? ['v1'] : undefined);
-    return sdks
+    return withRef(sdks)
       .filter((s) => !only || only.includes(s.sdk))
       .map((s) => ({ sdk: s.sdk, targets: s.targets.filter((t) => !targets || targets.includes(t.target)) }))
       .filter((s) => s.targets.length > 0);
@@ -196,6 +211,9 @@ function versions(): Record<string, string> {
     ClickHouse: commandOutput('dpkg-query', ['-W', '-f', '$' + '{Version}', 'clickhouse-server']) ?? 'unknown',
     SARK: (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version,
     commit: commandOutput('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']) ?? 'unknown',
+    ...(refRoot
+      ? { 'sark_ref commit': commandOutput('git', ['-C', refRoot, 'rev-parse', '--short', 'HEAD']) ?? 'unknown' }
+      : {}),
   };
 }
 

@@ -155,7 +155,12 @@ export async function startClickHouseParty(): Promise<Party> {
 }
 
 /** SARK's variants in the workload: each differs from the shipped configuration in one respect. */
-export type SarkVariant = 'sark' | 'sark_clickhouse' | 'sark_wasm' | 'sark_miss';
+/**
+ * `sark_ref`: the shipped configuration of another checkout of SARK (`--ref
+ * DIR`, e.g. a `git worktree` of the commit before a change), measured in
+ * the same run as this one: before/after comparisons on the same machine state.
+ */
+export type SarkVariant = 'sark' | 'sark_clickhouse' | 'sark_wasm' | 'sark_miss' | 'sark_ref';
 
 export interface SarkParty extends Party {
   readonly adminUrl: string;
@@ -191,6 +196,8 @@ export interface SarkOptions {
   readonly opaUrl: string;
   readonly clickhouseUrl?: string;
   readonly ttlS: number;
+  /** sark_ref: the other checkout's root. */
+  readonly refRoot?: string;
   /** Node flags before the script, e.g. --cpu-prof. */
   readonly nodeArgs?: string[];
   /** Flags after the variant's own. */
@@ -219,6 +226,7 @@ function variantFlags(o: SarkOptions, dir: string, adminPort: number): string[] 
   ];
   switch (o.variant) {
     case 'sark':
+    case 'sark_ref':
       return [...flags, '--opa-url', o.opaUrl];
     case 'sark_miss':
       return [...flags, '--opa-url', o.opaUrl, '--decision-cache-entries', '0'];
@@ -243,7 +251,14 @@ export async function startSarkParty(o: SarkOptions): Promise<SarkParty> {
   const s = await spawnParty(
     o.variant,
     'timeout',
-    ['--kill-after=10', String(o.ttlS), process.execPath, ...(o.nodeArgs ?? []), MAIN, ...sarkFlags(o, dir, adminPort)],
+    [
+      '--kill-after=10',
+      String(o.ttlS),
+      process.execPath,
+      ...(o.nodeArgs ?? []),
+      o.variant === 'sark_ref' ? join(o.refRoot!, 'src/cli/main.ts') : MAIN,
+      ...sarkFlags(o, dir, adminPort),
+    ],
     /MCP endpoint \(Streamable HTTP\): (\S+)/,
     { cwd: dir, group: true },
   );

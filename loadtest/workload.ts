@@ -53,6 +53,8 @@ export interface WorkloadPlan {
   readonly contention?: ContentionPlan;
   /** Node flags for SARK (e.g. --cpu-prof). */
   readonly sarkNodeArgs?: string[];
+  /** sark_ref: the other checkout's root (--ref). */
+  readonly refRoot?: string;
 }
 
 export interface TargetResult {
@@ -144,6 +146,7 @@ async function measureTarget(
         ttlS: plan.ttlS,
         ...(clickhouse ? { clickhouseUrl: clickhouse.url } : {}),
         ...(plan.sarkNodeArgs ? { nodeArgs: plan.sarkNodeArgs } : {}),
+        ...(plan.refRoot ? { refRoot: plan.refRoot } : {}),
       };
       sark = await startSarkParty(options);
       parties.push(sark);
