@@ -70,6 +70,17 @@ function headerMap(list: { header: { key: string; value: string } }[] | undefine
   return Object.fromEntries((list ?? []).map((h) => [h.header.key, h.header.value]));
 }
 
+/** The row count once writes in flight have landed (the file sink gathers rows for up to 20 ms per write). */
+async function settledRows(file: string): Promise<number> {
+  let n = auditRows(file).length;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 60));
+    const m = auditRows(file).length;
+    if (m === n) return n;
+    n = m;
+  }
+}
+
 function auditRows(file: string): Record<string, any>[] {
   let text = '';
   try {
@@ -285,7 +296,7 @@ describe('Envoy ext_authz with real OPA', () => {
       ['mesh identity', call(12, 'echo', { text: 'mesh' }), {}, { principal: SPIFFE }],
     ];
     for (const [what, body, headers, extra] of cases) {
-      const before = auditRows(auditFile).length;
+      const before = await settledRows(auditFile);
       const listenerHeaders = extra.principal ? { ...headers, 'x-spiffe-id': SPIFFE } : headers;
       await rawPost(sidecar.mcpUrl, JSON.stringify(body), { ...listenerHeaders, traceparent: TRACEPARENT });
       await until(`${what}: the MCP listener's row`, () => auditRows(auditFile).length >= before + 1);
@@ -313,7 +324,7 @@ describe('Envoy ext_authz with real OPA', () => {
       const key = keyOf(c.who);
       const headers: Record<string, string> = key ? { 'x-api-key': key } : {};
       const body = call(20, c.tool, c.args);
-      const before = auditRows(auditFile).length;
+      const before = await settledRows(auditFile);
       const listener = await rawPost(sidecar.mcpUrl, JSON.stringify(body), headers);
       await until(`${what}: the MCP listener's row`, () => auditRows(auditFile).length >= before + 1);
       const res = await client.check(post(body, headers));
