@@ -138,8 +138,11 @@ export async function runThroughput(o: ThroughputOptions) {
         Object.assign(scenarios, await measure(o, hitRatios, name, sark.url, sark.adminUrl));
         if (name === 'sark_audit') {
           await new Promise((r) => setTimeout(r, 500)); // requests still in flight when autocannon stopped
+          // Every series also carries the default label server="…".
           const metrics = await (await fetch(`${sark.adminUrl}/metrics`)).text();
-          auditQueued = Number(/^sark_audit_events_queued_total\{sink="clickhouse"\} (\d+)/m.exec(metrics)?.[1] ?? -1);
+          auditQueued = Number(
+            /^sark_audit_events_queued_total\{[^}]*sink="clickhouse"[^}]*\} (\d+)/m.exec(metrics)?.[1] ?? -1,
+          );
         }
       } finally {
         await sark.stop(); // SIGTERM: the audit queue is flushed within its grace period
