@@ -5,7 +5,7 @@
  * Origin), headers the client's Connection header names, and a compressed
  * body forwarded with headers that describe what SARK actually sends.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sidecar } from '../../src/sidecar.ts';
-import { until } from '../support/audit-events.ts';
+import { auditFileRows, until } from '../support/audit-events.ts';
 import { type CatalogServer, startCatalogServer } from '../support/catalog-server.ts';
 import { type RawUpstream, startRawUpstream } from '../support/raw-upstream.ts';
 import { type Service, startRedis } from '../support/services.ts';
@@ -235,10 +235,7 @@ describe('DNS rebinding: Host and Origin are checked before anything else', () =
     expect(o.headers['x-sark-error']).toBe('SARK_ORIGIN_NOT_ALLOWED');
     expect(upstream.captured.length).toBe(before);
     await sidecar.close();
-    const rows = readFileSync(audit, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const rows = auditFileRows(audit);
     expect(rows.map((r) => [r.decision, r.reasons[0]])).toEqual([
       ['deny', 'host_not_allowed'],
       ['deny', 'origin_not_allowed'],

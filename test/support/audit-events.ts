@@ -1,5 +1,6 @@
 /** Synthetic audit events and a quiet logger for the audit pipeline tests and benchmark. */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { createLogger, type Logger } from '../../src/observe/logger.ts';
 import { AUDIT_SCHEMA_VERSION, type AuditEvent } from '../../src/record/event.ts';
@@ -57,4 +58,26 @@ export async function until(what: string, check: () => boolean | Promise<boolean
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`${what}: not within ${timeoutMs} ms`);
+}
+
+/**
+ * The complete rows of an audit file. The file sink writes a batch at a time
+ * (up to 20 ms of rows), so a read can catch a batch half written: its last,
+ * partial line is left for the next read. A file not there yet has no rows.
+ */
+export function auditFileRows(path: string): Record<string, any>[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return [];
+  }
+  const end = text.lastIndexOf('\n');
+  return end < 0
+    ? []
+    : text
+        .slice(0, end)
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
 }

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { type Copy, DockerfileParser, type Instruction } from 'dockerfile-ast';
 import { validate } from 'dockerfile-utils';
 import { describe, expect, it } from 'vitest';
+import { imageNodeOptions } from '../../loadtest/parties.ts';
 import { fields } from '../../src/config/schema.ts';
 import { DEFAULT_POLICY_DIR } from '../../src/decide/wasm-engine.ts';
 import { MIGRATIONS_DIR } from '../../src/record/migrations.ts';
@@ -151,6 +152,11 @@ describe('Dockerfile', () => {
     for (const f of files('src').filter((f) => !f.startsWith('src/demo/'))) {
       expect(readFileSync(join(ROOT, f), 'utf8'), f).not.toMatch(/from ['"][./]+demo\//);
     }
+  });
+
+  it('caps the young generation (memory per pod) with the options the load test runs SARK with', () => {
+    expect(env.get('NODE_OPTIONS')).toBe('--max-semi-space-size=4');
+    expect(imageNodeOptions()).toEqual(['--max-semi-space-size=4']);
   });
 
   it('sets audit destinations the non-root user can write', () => {

@@ -8,12 +8,13 @@
  *  - the breaker and cache metrics show what happened;
  *  - service recovers within the configured time once the fault is gone.
  */
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DemoServer, startDemoServer } from '../../../src/demo/server.ts';
 import type { Sidecar } from '../../../src/sidecar.ts';
+import { auditFileRows } from '../../support/audit-events.ts';
 import { ROOT, type Service, startOpa, startRedis, waitFor } from '../../support/services.ts';
 import { rawPost, startTestSidecar } from '../../support/sidecar.ts';
 
@@ -301,10 +302,11 @@ describe('policy path under faults (real OPA, Redis, MCP server)', () => {
       15_000,
     );
     // Each audit event names the bundle revision that decided it, and whether the cache answered.
-    const events = readFileSync(join(auditDir, 'audit.ndjson'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { policy_revision: string | null; cache_hit: boolean; tool: string | null });
+    const events = auditFileRows(join(auditDir, 'audit.ndjson')) as {
+      policy_revision: string | null;
+      cache_hit: boolean;
+      tool: string | null;
+    }[];
     const revisions = new Set(events.map((e) => e.policy_revision?.match(/=(r\d)\b/)?.[1]));
     expect(revisions).toContain('r1');
     expect(revisions).toContain('r2');

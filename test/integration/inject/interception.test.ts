@@ -19,6 +19,7 @@ import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditFileRows, until } from '../../support/audit-events.ts';
 import { ROOT, waitFor } from '../../support/services.ts';
 
 const SCRIPT = join(ROOT, 'deploy/iptables/sark-redirect.sh');
@@ -229,13 +230,11 @@ describe.skipIf(reason !== undefined)('transparent interception in network names
     expect(calls.every((c) => c.peer === '127.0.0.1')).toBe(true);
   });
 
-  it('a denied tool call is refused by SARK and never reaches the server', () => {
+  it('a denied tool call is refused by SARK and never reaches the server', async () => {
     expect(result.denied.body.error.code).toBe(-32002);
     expect(podLog().some((r) => r.tool === 'delete_file')).toBe(false);
-    const audit = readFileSync(join(dir, 'audit.ndjson'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    await until('both decisions audited', () => auditFileRows(join(dir, 'audit.ndjson')).length >= 2);
+    const audit = auditFileRows(join(dir, 'audit.ndjson'));
     expect(audit.map((e) => e.decision)).toEqual(['allow', 'deny']);
   });
 
@@ -256,7 +255,7 @@ describe.skipIf(reason !== undefined)('transparent interception in network names
 
   it("SARK's own connection is not looped back; another UID inside the pod is redirected to SARK", () => {
     // One decision per client call: had SARK's upstream connection come back to SARK, it would be decided again.
-    const audit = readFileSync(join(dir, 'audit.ndjson'), 'utf8').trim().split('\n');
+    const audit = auditFileRows(join(dir, 'audit.ndjson'));
     expect(audit).toHaveLength(2);
     const curl = (asUid: number) =>
       inPod([

@@ -4,13 +4,13 @@
  * as the same call through the MCP listener, and write the same audit row.
  * Real OPA (repo policy), a real SDK v2 upstream, ClickHouse for /audit.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateCommand } from '../../../src/cli/migrate.ts';
 import type { Sidecar } from '../../../src/sidecar.ts';
-import { until } from '../../support/audit-events.ts';
+import { auditFileRows, until } from '../../support/audit-events.ts';
 import { CASE_KEY_ENTRIES, CASE_KEYS, DECISION_CASES, keyOf } from '../../support/decision-cases.ts';
 import { type Service, startClickHouse, startOpa } from '../../support/services.ts';
 import { rawPost, startTestSidecar } from '../../support/sidecar.ts';
@@ -79,10 +79,7 @@ async function api(path: string, init: { method?: string; key?: string; body?: u
 }
 
 function auditRows(): any[] {
-  return readFileSync(AUDIT, 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l));
+  return auditFileRows(AUDIT);
 }
 
 /** The fields an audit row shares whatever the entry point (not ids, timings or the upstream's answer). */

@@ -17,7 +17,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAuthorization } from '../../../src/listen/ext-authz-server.ts';
 import type { Sidecar } from '../../../src/sidecar.ts';
-import { until } from '../../support/audit-events.ts';
+import { auditFileRows, until } from '../../support/audit-events.ts';
 import { CASE_KEY_ENTRIES, DECISION_CASES, keyOf } from '../../support/decision-cases.ts';
 import { webhookCertificates } from '../../support/kube.ts';
 import { freePort, type Service, startOpa } from '../../support/services.ts';
@@ -82,16 +82,7 @@ async function settledRows(file: string): Promise<number> {
 }
 
 function auditRows(file: string): Record<string, any>[] {
-  let text = '';
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return [];
-  }
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l));
+  return auditFileRows(file);
 }
 
 /** The audit row without what differs by construction between two calls: ids, times, the upstream, the cache. */

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load.ts';
 import { createLogger } from '../../../src/observe/logger.ts';
 import { type Sidecar, startSidecar } from '../../../src/sidecar.ts';
-import { until } from '../../support/audit-events.ts';
+import { auditFileRows, until } from '../../support/audit-events.ts';
 import { type LegacyServer, startLegacyServer } from '../../support/legacy-server.ts';
 import { type Service, startOpa } from '../../support/services.ts';
 import { connectV1Client, rawPost } from '../../support/sidecar.ts';
@@ -152,11 +152,9 @@ describe('redacted arguments reach no sink', () => {
       () => splunk.received.length >= 7 && datadog.received.length >= 7,
     );
 
+    await until('the audit file to have every event', () => auditFileRows(auditFile).length >= 7);
     const file = readFileSync(auditFile, 'utf8');
-    const rows = file
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const rows = auditFileRows(auditFile);
     const calls = rows.filter((r) => r.method === 'tools/call');
     // The v2 server answers 2025 calls without a session: the v1 client's and the batch's are stateless.
     expect(calls.map((r) => [r.era, r.tool, r.decision]).sort()).toEqual(
