@@ -8,7 +8,6 @@
 import type { Server } from 'node:http';
 import { type BundledDemo, startBundledDemo } from './bundled-demo.ts';
 import type { SarkConfig } from './config/schema.ts';
-import { A2aAuthorizer, loadCardKeys } from './decide/a2a-authorize.ts';
 import { A2A_DECISION_PATH } from './decide/a2a-input.ts';
 import { createDecide, type PolicyEngine } from './decide/engine.ts';
 import { createPolicyPath } from './decide/policy-path.ts';
@@ -17,10 +16,8 @@ import { LegacyTransport } from './forward/legacy.ts';
 import { createUpstream, type Upstream } from './forward/upstream.ts';
 import { createIdentityStage } from './identity/stage.ts';
 import { createAdminHandler } from './listen/admin.ts';
-import { DecisionApiAdapter } from './listen/decision-api.ts';
 import { HostGuard, localAddresses } from './listen/host-guard.ts';
 import { LegacySseAdapter } from './listen/legacy-sse.ts';
-import { createPassthrough } from './listen/passthrough.ts';
 import { Router } from './listen/router.ts';
 import { closeServer, connectionLimits, listen } from './listen/server.ts';
 import { StreamableHttpAdapter } from './listen/streamable-http.ts';
@@ -30,7 +27,6 @@ import { createLogLevelControl, type LogLevelControl } from './observe/loglevel.
 import { createMetrics, type SarkMetrics } from './observe/metrics.ts';
 import { createTracer } from './observe/tracing.ts';
 import { assemblePipeline } from './pipeline/assemble.ts';
-import { openApiDocument } from './pipeline/openapi.ts';
 import type { AuditRecorder } from './record/audit.ts';
 import type { AuditReader } from './record/audit-query.ts';
 import { createAuditRecorder } from './record/recorder.ts';
@@ -113,21 +109,33 @@ export async function startSidecar(
         maxEventBytes: config.upstreamMaxBufferedBytes,
       })
     : undefined;
-  const passthrough = createPassthrough({
-    upstreamUrl,
-    paths: config.passthroughPaths ?? [],
-    protectedPaths: [config.mcpPath, config.legacySsePath, config.legacyMessagesPath],
-    timeoutMs: config.upstreamTimeoutMs,
-  });
+  // What only some configurations use is loaded only by them (one sidecar per pod: memory counts):
+  // the passthrough proxy (http-proxy-3), and with the decision API its schemas, OpenAPI
+  // document and the agent-to-agent authorizer (jose).
+  const passthrough = config.passthroughPaths?.length
+    ? (await import('./listen/passthrough.ts')).createPassthrough({
+        upstreamUrl,
+        paths: config.passthroughPaths,
+        protectedPaths: [config.mcpPath, config.legacySsePath, config.legacyMessagesPath],
+        timeoutMs: config.upstreamTimeoutMs,
+      })
+    : undefined;
+  const apiModules = config.apiListen
+    ? await Promise.all([
+        import('./decide/a2a-authorize.ts'),
+        import('./listen/decision-api.ts'),
+        import('./pipeline/openapi.ts'),
+      ])
+    : undefined;
   const auditReader = config.apiListen && config.auditClickhouseUrl ? await auditReaderOf(config) : undefined;
   if (legacy) metrics.runtime.countSessions('legacy_sse', () => legacy.sessionCount);
   // Off unless gatewayEnabled; waits at most gatewayStartupWaitMs for the first read.
   await registry?.start();
   // Agent-to-agent decisions (/authorize-a2a): their own policy entrypoint, through the same fail-closed decide.
-  const a2a = config.apiListen
-    ? new A2aAuthorizer(
+  const a2a = apiModules
+    ? new apiModules[0].A2aAuthorizer(
         createDecide(await createEngine(config, A2A_DECISION_PATH), metrics),
-        loadCardKeys(config.a2aCardKeysFile),
+        apiModules[0].loadCardKeys(config.a2aCardKeysFile),
       )
     : undefined;
   const { pipeline, bodyOptions, bindings, answerer, ports } = assemblePipeline({
@@ -202,15 +210,15 @@ export async function startSidecar(
         passthrough.shouldUpgrade;
       data.server.on('upgrade', router.upgrade);
     }
-    const api = config.apiListen
+    const api = apiModules
       ? await listen(
-          config.apiListen,
-          new DecisionApiAdapter({
+          config.apiListen!,
+          new apiModules[1].DecisionApiAdapter({
             serverId: config.serverId,
             maxBodyBytes: config.maxBodyBytes,
             jsonLimits: bodyOptions.jsonLimits,
             flow,
-            openapi: JSON.stringify(openApiDocument()),
+            openapi: JSON.stringify(apiModules[2].openApiDocument()),
           }).handle,
           { name: 'api', limits: connectionLimits(config, 'data'), metrics: metrics.listener },
         )
