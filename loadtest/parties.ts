@@ -44,6 +44,16 @@ export function compiledSark(root: string): string {
   return main;
 }
 
+/**
+ * The Node options the image sets (Dockerfile `ENV NODE_OPTIONS="…"`): every
+ * SARK of a run, --ref included, runs with them, so that two checkouts are
+ * compared on their code and both as deployed.
+ */
+export function imageNodeOptions(): string[] {
+  const m = /^\s*NODE_OPTIONS="([^"]*)"/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
+  return m ? m[1]!.split(/\s+/).filter(Boolean) : [];
+}
+
 function strippedPassthrough(): string {
   const out = join(ROOT, 'loadtest/.build');
   mkdirSync(out, { recursive: true });
@@ -294,6 +304,7 @@ export async function startSarkParty(o: SarkOptions): Promise<SarkParty> {
       String(o.ttlS),
       process.execPath,
       ...(o.nodeArgs ?? []),
+      ...imageNodeOptions(),
       compiledSark(o.variant === 'sark_ref' ? o.refRoot! : ROOT),
       ...sarkFlags(o, dir, adminPort),
     ],

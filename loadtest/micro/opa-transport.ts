@@ -113,7 +113,9 @@ try {
   for (let r = 0; r < rounds; r++) {
     for (const v of r % 2 === 0 ? variants : [...variants].reverse()) {
       const w = await window(v, seconds);
-      (samples[v.name] ??= []).push({
+      const list = samples[v.name] ?? [];
+      samples[v.name] = list;
+      list.push({
         perS: Math.round(w.decisions / seconds),
         opaMs: Math.round(w.opaMs * 1000) / 1000,
         clientMs: Math.round(w.clientMs * 1000) / 1000,
