@@ -41,7 +41,7 @@ export interface ProfileSummary {
   readonly busyMs: number;
   readonly functions: SelfTime[];
   readonly areas: SelfTime[];
-  /** SARK's own functions (src/) by inclusive time: what each stage costs with everything it calls. */
+  /** SARK's own functions (src/ or dist/) by inclusive time: what each stage costs with everything it calls. */
   readonly sarkInclusive: SelfTime[];
 }
 
@@ -68,7 +68,12 @@ function location(url: string): { where: string; area: string } {
 /** V8's pseudo-frames: time not spent in any one function. */
 const SPECIAL = new Set(['(garbage collector)', '(program)', '(root)']);
 
-const SRC = `${ROOT}src/`;
+/** SARK's own code: the sources, or the compiled dist/ the load test runs (as the image does). */
+const SARK_CODE = [`${ROOT}src/`, `${ROOT}dist/`];
+const isSark = (url: string) => {
+  const path = url.replace(/^file:\/\//, '');
+  return SARK_CODE.some((p) => path.startsWith(p));
+};
 
 /**
  * `window`: only samples stamped within [start, end] µs of the monotonic clock
@@ -114,13 +119,7 @@ export function summarise(profile: CpuProfile, top = 30, window?: readonly [numb
     const seen = new Set<string>();
     let caller: string | undefined;
     for (let a: number | undefined = id; a !== undefined; a = parent.get(a)) {
-      if (
-        !byId
-          .get(a)!
-          .callFrame.url.replace(/^file:\/\//, '')
-          .startsWith(SRC)
-      )
-        continue;
+      if (!isSark(byId.get(a)!.callFrame.url)) continue;
       const al = label(a);
       const ak = `${al.name} ${al.where}`;
       caller ??= ak;
