@@ -1,5 +1,7 @@
 /**
- * JSON answers SARK must read to rewrite: read up to a cap (past it the
+ * Reading upstream answers (readUpTo: a small unchanged answer is read whole
+ * so that it leaves in one write) and JSON answers SARK must read to
+ * rewrite: read up to a cap (past it the
  * answer is refused, never held without bound), parsed, each message of a
  * single or batch answer passed through the plan, SARK's own answers to a
  * batch's refused elements merged in. A body that does not parse cannot be
@@ -9,32 +11,35 @@ import type { Readable } from 'node:stream';
 import { SarkError } from '../errors.ts';
 import type { AnswerPlan } from './answer-plan.ts';
 
-export function readCapped(body: NodeJS.ReadableStream, maxBytes: number): Promise<Buffer> {
+export interface BodyHead {
+  readonly chunks: Buffer[];
+  readonly size: number;
+  /** The body ended within the limit; otherwise it is paused after `chunks`, for a pipeline to take on. */
+  readonly ended: boolean;
+}
+
+/** Reads a body until it ends or passes `limit` bytes; past it the stream is left paused where it stopped. */
+export function readUpTo(body: NodeJS.ReadableStream, limit: number): Promise<BodyHead> {
+  const stream = body as Readable;
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const stream = body as Readable;
     const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        cleanup();
-        stream.destroy();
-        reject(
-          new SarkError('SARK_UPSTREAM_RESPONSE_TOO_LARGE', {
-            detail: `the answer exceeds upstreamMaxBufferedBytes (${maxBytes} bytes)`,
-          }),
-        );
-        return;
-      }
       chunks.push(chunk);
+      size += chunk.length;
+      if (size > limit) {
+        stream.pause();
+        cleanup();
+        resolve({ chunks, size, ended: false });
+      }
     };
     const onEnd = () => {
       cleanup();
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+      resolve({ chunks, size, ended: true });
     };
     const onError = (err: Error) => {
       cleanup();
-      reject(new SarkError('SARK_UPSTREAM_UNAVAILABLE', { detail: err.message, cause: err }));
+      reject(err);
     };
     const cleanup = () => {
       stream.off('data', onData);
@@ -45,6 +50,27 @@ export function readCapped(body: NodeJS.ReadableStream, maxBytes: number): Promi
     stream.on('end', onEnd);
     stream.on('error', onError);
   });
+}
+
+export function joined(head: BodyHead): Buffer {
+  return head.chunks.length === 1 ? head.chunks[0]! : Buffer.concat(head.chunks, head.size);
+}
+
+/** The whole body, or SARK_UPSTREAM_RESPONSE_TOO_LARGE past `maxBytes` (the rest is not read). */
+export async function readCapped(body: NodeJS.ReadableStream, maxBytes: number): Promise<Buffer> {
+  let head: BodyHead;
+  try {
+    head = await readUpTo(body, maxBytes);
+  } catch (err) {
+    throw new SarkError('SARK_UPSTREAM_UNAVAILABLE', { detail: (err as Error).message, cause: err });
+  }
+  if (!head.ended) {
+    (body as Readable).destroy();
+    throw new SarkError('SARK_UPSTREAM_RESPONSE_TOO_LARGE', {
+      detail: `the answer exceeds upstreamMaxBufferedBytes (${maxBytes} bytes)`,
+    });
+  }
+  return joined(head);
 }
 
 /** The client's answer: the upstream's messages through the plan, then SARK's own (a batch's refused elements). */

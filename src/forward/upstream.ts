@@ -16,7 +16,7 @@ import { Pool, errors as undiciErrors } from 'undici';
 import { SarkError } from '../errors.ts';
 import type { AnswerPlan } from './answer-plan.ts';
 import { clientResponseHeaders, isEventStream, isIdentityEncoded, isJson, upstreamRequestHeaders } from './headers.ts';
-import { readCapped, rewriteJsonAnswer } from './json-answer.ts';
+import { joined, readCapped, readUpTo, rewriteJsonAnswer } from './json-answer.ts';
 import { relayRewritten } from './sse-relay.ts';
 
 export interface UpstreamOptions {
@@ -211,7 +211,7 @@ async function passThrough(
   if (!stream) {
     const head = await readUpTo(body, SMALL_ANSWER_BYTES);
     if (head.ended) {
-      const buf = head.chunks.length === 1 ? head.chunks[0]! : Buffer.concat(head.chunks, head.size);
+      const buf = joined(head);
       if (status !== 204 && status !== 304) headers['content-length'] = String(buf.length);
       res.writeHead(status, headers);
       res.end(buf);
@@ -225,46 +225,6 @@ async function passThrough(
   res.writeHead(status, headers);
   res.flushHeaders();
   await pipeline(body, res);
-}
-
-interface BodyHead {
-  readonly chunks: Buffer[];
-  readonly size: number;
-  /** The body ended within the limit; otherwise it is paused after `chunks`. */
-  readonly ended: boolean;
-}
-
-/** Reads a body until it ends or passes `limit` bytes, where it is left paused for a pipeline to take on. */
-function readUpTo(body: Readable, limit: number): Promise<BodyHead> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      chunks.push(chunk);
-      size += chunk.length;
-      if (size > limit) {
-        body.pause();
-        cleanup();
-        resolve({ chunks, size, ended: false });
-      }
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve({ chunks, size, ended: true });
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(err);
-    };
-    const cleanup = () => {
-      body.off('data', onData);
-      body.off('end', onEnd);
-      body.off('error', onError);
-    };
-    body.on('data', onData);
-    body.on('end', onEnd);
-    body.on('error', onError);
-  });
 }
 
 function ignore(): void {}
