@@ -21,6 +21,7 @@ import { McpServer as McpServerV1 } from '@modelcontextprotocol/sdk/server/mcp.j
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { createMcpHandler, McpServer as McpServerV2 } from '@modelcontextprotocol/server';
 import { z } from 'zod';
+import { withJsonBody } from '../src/demo/json-body.ts';
 import { boundLifetime } from './lifetime.ts';
 
 const { values } = parseArgs({ options: { sdk: { type: 'string', default: 'v1' } } });
@@ -85,17 +86,7 @@ const http = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     res.writeHead(req.method === 'POST' ? 404 : 405).end();
     return;
   }
-  const chunks: Buffer[] = [];
-  req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', () => {
-    let body: unknown;
-    try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    } catch {
-      res.writeHead(400, { 'content-type': 'application/json' });
-      res.end('{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}');
-      return;
-    }
+  withJsonBody(req, res, (body) => {
     handle(req, res, body).catch(() => res.destroy());
   });
 });

@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
+import { withJsonBody } from './json-body.ts';
 
 export interface DemoServerOptions {
   host?: string;
@@ -141,17 +142,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
       handle(req, res, undefined).catch(() => res.destroy());
       return;
     }
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      let body: unknown;
-      try {
-        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      } catch {
-        res.writeHead(400, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } }));
-        return;
-      }
+    withJsonBody(req, res, (body) => {
       for (const m of Array.isArray(body) ? body : [body]) remember(received, m, maxRecorded);
       handle(req, res, body).catch(() => res.destroy());
     });

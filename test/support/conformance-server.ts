@@ -29,6 +29,7 @@ import {
   type LoggingLevel,
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
+import { withJsonBody } from '../../src/demo/json-body.ts';
 
 export interface ConformanceServerOptions {
   /** Answer POSTs with application/json instead of an SSE stream. */
@@ -378,17 +379,7 @@ export async function startConformanceServer(options: ConformanceServerOptions =
       handle(req, res, undefined, record).catch(() => res.destroy());
       return;
     }
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      let body: unknown;
-      try {
-        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      } catch {
-        res.writeHead(400, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } }));
-        return;
-      }
+    withJsonBody(req, res, (body) => {
       requests.push({ ...record, body });
       const stored = requests[requests.length - 1]!;
       for (const m of Array.isArray(body) ? body : [body]) {

@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { NodeStreamableHTTPServerTransport, toNodeHandler, toWebRequest } from '@modelcontextprotocol/node';
 import { type CacheHint, createMcpHandler, isLegacyRequest, McpServer } from '@modelcontextprotocol/server';
 import { z } from 'zod';
+import { withJsonBody } from '../../src/demo/json-body.ts';
 
 export const V2_TOOLS = ['echo', 'add', 'get_time', 'delete_file'] as const;
 export const V2_RESOURCES = { readme: 'demo://readme', secret: 'secret://keys' } as const;
@@ -190,22 +191,16 @@ export async function startV2Server(options: V2ServerOptions = {}): Promise<V2Se
       serve(req, res, undefined).catch(() => res.destroy());
       return;
     }
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      let body: unknown;
-      try {
-        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      } catch {
-        requests.push({ httpMethod: 'POST', headers, body: undefined });
-        res.writeHead(400, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } }));
-        return;
-      }
-      requests.push({ httpMethod: 'POST', headers, body });
-      for (const m of Array.isArray(body) ? body : [body]) received.push(m);
-      serve(req, res, body).catch(() => res.destroy());
-    });
+    withJsonBody(
+      req,
+      res,
+      (body) => {
+        requests.push({ httpMethod: 'POST', headers, body });
+        for (const m of Array.isArray(body) ? body : [body]) received.push(m);
+        serve(req, res, body).catch(() => res.destroy());
+      },
+      () => requests.push({ httpMethod: 'POST', headers, body: undefined }),
+    );
   });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const { port } = http.address() as AddressInfo;
