@@ -100,27 +100,34 @@ export interface Sark {
   stop(): Promise<void>;
 }
 
+/**
+ * The flags every load-test SARK starts with: an ephemeral data port, the
+ * given admin port, the upstream, the load test's API keys, and logs at warn
+ * (nothing is logged per request at info either; warn keeps start-up lines
+ * out of the pipe).
+ */
+export function sarkServeFlags(upstreamUrl: string, adminPort: number): string[] {
+  return [
+    'serve',
+    '--listen',
+    '127.0.0.1:0',
+    '--admin-listen',
+    `127.0.0.1:${adminPort}`,
+    '--upstream-url',
+    upstreamUrl,
+    '--api-keys-file',
+    join(ROOT, 'loadtest/fixtures/keys.json'),
+    '--log-level',
+    'warn',
+  ];
+}
+
 /** `sark serve` in front of `upstreamUrl`, deciding with the OPA server at `opaUrl`; logs at warn only. */
 export async function startSark(upstreamUrl: string, opaUrl: string, extra: string[]): Promise<Sark> {
   const adminPort = await freePort();
   const child = await spawnNode(
     MAIN,
-    [
-      'serve',
-      '--listen',
-      '127.0.0.1:0',
-      '--admin-listen',
-      `127.0.0.1:${adminPort}`,
-      '--upstream-url',
-      upstreamUrl,
-      '--opa-url',
-      opaUrl,
-      '--api-keys-file',
-      join(ROOT, 'loadtest/fixtures/keys.json'),
-      '--log-level',
-      'warn',
-      ...extra,
-    ],
+    [...sarkServeFlags(upstreamUrl, adminPort), '--opa-url', opaUrl, ...extra],
     /MCP endpoint \(Streamable HTTP\): (\S+)/,
   );
   return { url: child.url, adminUrl: `http://127.0.0.1:${adminPort}`, proc: child.proc, stop: child.stop };

@@ -12,7 +12,7 @@ import { stripTypeScriptTypes } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, type Service, startClickHouse, startOpa } from '../test/support/services.ts';
-import { loadtestPolicyPaths, MAIN, ROOT } from './lib.ts';
+import { loadtestPolicyPaths, MAIN, ROOT, sarkServeFlags } from './lib.ts';
 import { childrenOf, pidsWithArgs } from './proc.ts';
 
 export const KEYS_FILE = join(ROOT, 'loadtest/fixtures/keys.json');
@@ -258,20 +258,7 @@ export function sarkFlags(o: SarkOptions, dir: string, adminPort: number): strin
 }
 
 function variantFlags(o: SarkOptions, dir: string, adminPort: number): string[] {
-  const flags = [
-    'serve',
-    '--listen',
-    '127.0.0.1:0',
-    '--admin-listen',
-    `127.0.0.1:${adminPort}`,
-    '--upstream-url',
-    o.upstreamUrl,
-    '--api-keys-file',
-    KEYS_FILE,
-    // Nothing is logged per request at info either; warn keeps start-up lines out of the pipe.
-    '--log-level',
-    'warn',
-  ];
+  const flags = sarkServeFlags(o.upstreamUrl, adminPort);
   switch (o.variant) {
     case 'sark':
     case 'sark_ref':
