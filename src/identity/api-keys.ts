@@ -43,11 +43,6 @@ const entrySchema = z
 
 type Entry = z.output<typeof entrySchema>;
 
-interface StoredKey {
-  readonly digest: Buffer;
-  readonly identity: Identity;
-}
-
 export interface ApiKeyOptions {
   /** JSON file: an array of entries. */
   readonly file?: string | undefined;
@@ -60,8 +55,8 @@ export interface ApiKeyOptions {
   readonly logger?: Logger | undefined;
 }
 
-function sha256(text: string): Buffer {
-  return hash('sha256', text, 'buffer');
+function sha256Hex(text: string): string {
+  return hash('sha256', text, 'hex');
 }
 
 function identityOf(e: Entry): Identity {
@@ -118,8 +113,8 @@ function dirEntries(dir: string): string[] {
   return names.filter((n) => !n.startsWith('.') && statSync(join(dir, n), { throwIfNoEntry: false })?.isFile()).sort();
 }
 
-/** Reads every source into one digest → key map; throws a ConfigError naming the bad entry. */
-export function loadApiKeys(options: Pick<ApiKeyOptions, 'file' | 'inline' | 'dir'>): Map<string, StoredKey> {
+/** Reads every source into one digest → identity map; throws a ConfigError naming the bad entry. */
+export function loadApiKeys(options: Pick<ApiKeyOptions, 'file' | 'inline' | 'dir'>): Map<string, Identity> {
   const entries: [string, Entry][] = [];
   if (options.file) {
     const where = `apiKeysFile (${options.file})`;
@@ -139,12 +134,12 @@ export function loadApiKeys(options: Pick<ApiKeyOptions, 'file' | 'inline' | 'di
       for (const e of parseEntries(where, withId, false)) entries.push([where, e]);
     }
   }
-  const keys = new Map<string, StoredKey>();
+  const keys = new Map<string, Identity>();
   for (const [where, e] of entries) {
-    const digest = e.sha256 ? Buffer.from(e.sha256, 'hex') : sha256(e.key!);
-    const hex = digest.toString('hex');
+    // The schema admits lower-case hex only, which is what lookup() computes.
+    const hex = e.sha256 ?? sha256Hex(e.key!);
     if (keys.has(hex)) throw new ConfigError(`${where}: the key of agent "${e.agentId}" is given twice`);
-    keys.set(hex, { digest, identity: identityOf(e) });
+    keys.set(hex, identityOf(e));
   }
   return keys;
 }
@@ -168,7 +163,7 @@ function signature(options: Pick<ApiKeyOptions, 'file' | 'dir'>): string {
 }
 
 export class ApiKeyStore {
-  #keys: Map<string, StoredKey>;
+  #keys: Map<string, Identity>;
   readonly #options: ApiKeyOptions;
   readonly #watchers: FSWatcher[] = [];
   #timer: NodeJS.Timeout | undefined;
@@ -191,7 +186,7 @@ export class ApiKeyStore {
 
   /** The identity of a presented key, or undefined: one SHA-256 and one map look-up. */
   lookup(presented: string): Identity | undefined {
-    return this.#keys.get(hash('sha256', presented, 'hex'))?.identity;
+    return this.#keys.get(sha256Hex(presented));
   }
 
   /** Re-reads the sources when they changed; a failure keeps the last good set. */

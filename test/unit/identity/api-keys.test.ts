@@ -42,7 +42,7 @@ describe('API key store', () => {
     const keys = loadApiKeys({ file, inline, dir: secretDir });
     expect(keys.size).toBe(3);
     // Nothing but digests and identities is kept.
-    expect(JSON.stringify([...keys.values()].map((k) => k.identity))).not.toContain('plain-key');
+    expect(JSON.stringify([...keys.values()])).not.toContain('plain-key');
     const store = new ApiKeyStore({ file, inline, dir: secretDir, reloadIntervalMs: 0 });
     stores.push(store);
     expect(store.lookup('plain-key-0123456789')).toMatchObject({
