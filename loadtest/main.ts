@@ -18,7 +18,7 @@
  * e.g. `git worktree add /tmp/before <commit> && (cd /tmp/before && npm ci)`).
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -137,11 +137,12 @@ function plan(): { plan: WorkloadPlan; deadlineS: number } {
       };
     }
     case 'cpu-prof': {
-      const prof: TargetPlan = { target: 'sark', rates: [rate], sweep: false };
+      // The pass-through too: the difference between the two profiles is what SARK adds.
+      const prof = (target: 'passthrough' | 'sark'): TargetPlan => ({ target, rates: [rate], sweep: false });
       return {
         plan: {
           ...base,
-          sdks: [{ sdk: 'v1', targets: [prof] }],
+          sdks: [{ sdk: 'v1', targets: [prof('passthrough'), prof('sark')] }],
           warmupS: 5,
           durationS: Number(values.duration ?? 20),
           sweep,
@@ -240,7 +241,7 @@ async function main(): Promise<void> {
   let profDir: string | undefined;
   if (mode === 'cpu-prof') {
     profDir = mkdtempSync(join(tmpdir(), 'sark-cpu-prof-'));
-    (p as { sarkNodeArgs?: string[] }).sarkNodeArgs = ['--cpu-prof', '--cpu-prof-dir', profDir];
+    (p as { profileDir?: string }).profileDir = profDir;
   }
   const workload = await runWorkload(p);
   let throughput: ThroughputResult | undefined;
@@ -254,18 +255,32 @@ async function main(): Promise<void> {
   let profile: LoadtestReport['profile'];
   let profFile: string | undefined;
   if (profDir) {
-    const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
-    if (file) {
-      profFile = join(profDir, file);
-      // Cut to the measured window: start-up (module compilation) and shutdown stay out.
-      const window = workload.targets[0]?.runs[0]?.windowClockUs;
+    // Each profile cut to its own measured window: start-up (module compilation) and shutdown stay out.
+    const profiled = (target: string) => {
+      const dir = join(profDir!, target);
+      const file = existsSync(dir) ? readdirSync(dir).find((f) => f.endsWith('.cpuprofile')) : undefined;
+      const run = workload.targets.find((t) => t.target === target)?.runs[0];
+      if (!file || !run) {
+        process.stderr.write(`no .cpuprofile of ${target} was written to ${dir}\n`);
+        return undefined;
+      }
+      return {
+        path: join(dir, file),
+        summary: summariseFile(join(dir, file), 30, run.windowClockUs),
+        calls: run.requests,
+      };
+    };
+    const sark = profiled('sark');
+    const passthrough = profiled('passthrough');
+    if (sark) {
+      profFile = sark.path;
       profile = {
         file: `${stampOf(started)}-cpu-prof.cpuprofile`,
         rate,
-        summary: summariseFile(profFile, 30, window),
+        summary: sark.summary,
+        calls: sark.calls,
+        ...(passthrough ? { passthrough: { summary: passthrough.summary, calls: passthrough.calls } } : {}),
       };
-    } else {
-      process.stderr.write(`no .cpuprofile was written to ${profDir}\n`);
     }
   }
 

@@ -165,11 +165,11 @@ export async function startMcpUpstream(sdk: 'v1' | 'v2', ttlS: number): Promise<
   return { name: 'upstream', url: s.url, pids: [s.proc.pid!], stop: s.stop };
 }
 
-export async function startPassthrough(upstreamUrl: string, ttlS: number): Promise<Party> {
+export async function startPassthrough(upstreamUrl: string, ttlS: number, nodeArgs: string[] = []): Promise<Party> {
   const s = await spawnParty(
     'pass-through',
     process.execPath,
-    [strippedPassthrough(), '--upstream', upstreamUrl, '--keys', KEYS_FILE],
+    [...nodeArgs, strippedPassthrough(), '--upstream', upstreamUrl, '--keys', KEYS_FILE],
     URL_LINE,
     { env: { LOADTEST_TTL_S: String(ttlS) } },
   );

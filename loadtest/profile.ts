@@ -43,6 +43,35 @@ export interface ProfileSummary {
   readonly areas: SelfTime[];
   /** SARK's own functions (src/ or dist/) by inclusive time: what each stage costs with everything it calls. */
   readonly sarkInclusive: SelfTime[];
+  /** Self time of every area, not only the top ones (for comparing two profiles), ms. */
+  readonly allAreas: Readonly<Record<string, number>>;
+}
+
+/**
+ * Coarse kinds of work, so that two proxies' profiles compare: the proxy's
+ * own code, the packages it uses, Node's JavaScript, native work (syscalls
+ * and V8 builtins: mostly socket reads and writes), the garbage collector.
+ */
+export const KINDS = [
+  'the proxy’s own code',
+  'undici',
+  'other packages',
+  'Node core (JavaScript)',
+  'native (syscalls, V8 builtins)',
+  'garbage collector',
+  'V8 runtime (program)',
+] as const;
+export type Kind = (typeof KINDS)[number];
+
+export function kindOf(area: string): Kind {
+  if (area === '(garbage collector)') return 'garbage collector';
+  if (area === '(program)' || area === '(root)') return 'V8 runtime (program)';
+  if (area === '(native / V8)') return 'native (syscalls, V8 builtins)';
+  if (area === 'undici') return 'undici';
+  if (area.startsWith('node:')) return 'Node core (JavaScript)';
+  if (area.startsWith('src/') || area.startsWith('dist/') || area.startsWith('loadtest/'))
+    return 'the proxy’s own code';
+  return 'other packages';
 }
 
 /** A short location: a path under the repository, a package name, or node's internal module. */
@@ -160,6 +189,7 @@ export function summarise(profile: CpuProfile, top = 30, window?: readonly [numb
       .sort((a, b) => b.us - a.us)
       .slice(0, top)
       .map((f) => ({ name: f.name, where: f.where, selfMs: ms(f.us), pct: pct(f.us) })),
+    allAreas: Object.fromEntries([...areas.entries()].map(([a, us]) => [a, us / 1000])),
   };
 }
 
@@ -190,6 +220,62 @@ export function profileMarkdown(s: ProfileSummary): string {
     '| inclusive ms | % busy | function | where |',
     '|---:|---:|---|---|',
     ...s.sarkInclusive.map((f) => `| ${f.selfMs} | ${f.pct} | \`${f.name}\` | ${f.where} |`),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/** One profiled proxy: its summary and the calls scheduled in the profiled window. */
+export interface ProfiledProxy {
+  readonly label: string;
+  readonly summary: ProfileSummary;
+  readonly calls: number;
+}
+
+/**
+ * Where the difference in main-thread CPU per call goes, by kind of work and
+ * by area (µs per call; the areas that differ most first). The profile sees
+ * the main thread only: /proc's CPU per call also counts libuv's and V8's
+ * helper threads.
+ */
+export function comparisonMarkdown(a: ProfiledProxy, b: ProfiledProxy, topAreas = 20): string {
+  const per = (p: ProfiledProxy, ms: number) => (ms * 1000) / p.calls;
+  const r = (us: number) => Math.round(us * 10) / 10;
+  const kindUs = (p: ProfiledProxy) => {
+    const out = new Map<Kind, number>(KINDS.map((k) => [k, 0]));
+    for (const [area, ms] of Object.entries(p.summary.allAreas)) {
+      out.set(kindOf(area), out.get(kindOf(area))! + per(p, ms));
+    }
+    return out;
+  };
+  const ka = kindUs(a);
+  const kb = kindUs(b);
+  const busyA = per(a, a.summary.busyMs);
+  const busyB = per(b, b.summary.busyMs);
+  const areas = new Set([...Object.keys(a.summary.allAreas), ...Object.keys(b.summary.allAreas)]);
+  const rows = [...areas]
+    .map((area) => {
+      const ua = per(a, a.summary.allAreas[area] ?? 0);
+      const ub = per(b, b.summary.allAreas[area] ?? 0);
+      return { area, ua, ub, d: ua - ub };
+    })
+    .sort((x, y) => Math.abs(y.d) - Math.abs(x.d))
+    .slice(0, topAreas);
+  const lines = [
+    `Main-thread busy time per call: ${a.label} ${r(busyA)} µs, ${b.label} ${r(busyB)} µs (${a.calls} and ${b.calls} calls profiled).`,
+    '',
+    `| kind of work | ${a.label}, µs/call | ${b.label}, µs/call | difference | share of the difference |`,
+    '|---|---:|---:|---:|---:|',
+    ...KINDS.map((k) => {
+      const d = ka.get(k)! - kb.get(k)!;
+      return `| ${k} | ${r(ka.get(k)!)} | ${r(kb.get(k)!)} | ${r(d)} | ${Math.round((d / (busyA - busyB)) * 100)} % |`;
+    }),
+    `| **all** | **${r(busyA)}** | **${r(busyB)}** | **${r(busyA - busyB)}** | 100 % |`,
+    '',
+    `The ${topAreas} areas that differ most (a file of the proxy, a package, a Node internal module):`,
+    '',
+    `| area | kind | ${a.label}, µs/call | ${b.label}, µs/call | difference |`,
+    '|---|---|---:|---:|---:|',
+    ...rows.map((x) => `| ${x.area} | ${kindOf(x.area)} | ${r(x.ua)} | ${r(x.ub)} | ${r(x.d)} |`),
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -18,7 +18,7 @@ import {
   variantFigures,
   verdicts,
 } from './figures.ts';
-import { type ProfileSummary, profileMarkdown } from './profile.ts';
+import { comparisonMarkdown, type ProfileSummary, profileMarkdown } from './profile.ts';
 import { cpuSvg, latencySvg, soakSvg, TARGET_LABEL } from './report-plots.ts';
 import type { ThroughputResult } from './run.ts';
 import type { TargetName, WorkloadPlan, WorkloadResult } from './workload.ts';
@@ -48,7 +48,15 @@ export interface LoadtestReport {
     readonly missPath: MissFigures;
     readonly verdicts: Verdict[];
   };
-  readonly profile?: { readonly file: string; readonly rate: number; readonly summary: ProfileSummary };
+  readonly profile?: {
+    readonly file: string;
+    readonly rate: number;
+    readonly summary: ProfileSummary;
+    /** Calls scheduled in SARK's profiled window. */
+    readonly calls?: number;
+    /** The bare pass-through profiled the same way, at the same rate. */
+    readonly passthrough?: { readonly summary: ProfileSummary; readonly calls: number };
+  };
 }
 
 export function buildFigures(w: WorkloadResult, t: ThroughputResult | undefined): LoadtestReport['figures'] {
@@ -264,6 +272,19 @@ export function writeReport(doc: LoadtestReport, base: string): string[] {
       '',
       profileMarkdown(doc.profile.summary),
     );
+    const pt = doc.profile.passthrough;
+    if (pt && doc.profile.calls) {
+      md.push(
+        `## Where SARK's extra CPU goes: its profile against the bare pass-through's, at ${doc.profile.rate} req/s`,
+        '',
+        'Both proxies ran under `node --cpu-prof` in the same run; each profile is cut to its measured window and divided by the calls scheduled in it.',
+        '',
+        comparisonMarkdown(
+          { label: 'SARK', summary: doc.profile.summary, calls: doc.profile.calls },
+          { label: 'pass-through', summary: pt.summary, calls: pt.calls },
+        ),
+      );
+    }
   }
   if (doc.throughput) {
     const t = doc.throughput;

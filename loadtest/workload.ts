@@ -51,8 +51,11 @@ export interface WorkloadPlan {
   readonly soak?: { readonly rate: number; readonly durationS: number; readonly sampleEveryS: number };
   /** Measure a window again when other work on the machine was above this (contention.ts). */
   readonly contention?: ContentionPlan;
-  /** Node flags for SARK (e.g. --cpu-prof). */
-  readonly sarkNodeArgs?: string[];
+  /**
+   * --cpu-prof: SARK and the bare pass-through run under `node --cpu-prof`,
+   * each writing its profile to `<profileDir>/<target>`.
+   */
+  readonly profileDir?: string;
   /** sark_ref: the other checkout's root (--ref). */
   readonly refRoot?: string;
 }
@@ -124,7 +127,7 @@ async function measureTarget(
     const watch: Record<string, number[]> = { upstream: upstream.pids };
     if (tp.target !== 'direct' && tp.target !== 'passthrough' && tp.target !== 'sark_wasm') watch.opa = shared.opa.pids;
     if (tp.target === 'passthrough') {
-      const pt = await startPassthrough(upstream.url, plan.ttlS);
+      const pt = await startPassthrough(upstream.url, plan.ttlS, profileArgs(plan, tp.target));
       parties.push(pt);
       url = pt.url;
       watch.proxy = pt.pids;
@@ -145,7 +148,7 @@ async function measureTarget(
         opaUrl: shared.opa.url,
         ttlS: plan.ttlS,
         ...(clickhouse ? { clickhouseUrl: clickhouse.url } : {}),
-        ...(plan.sarkNodeArgs ? { nodeArgs: plan.sarkNodeArgs } : {}),
+        ...(plan.profileDir ? { nodeArgs: profileArgs(plan, tp.target) } : {}),
         ...(plan.refRoot ? { refRoot: plan.refRoot } : {}),
       };
       sark = await startSarkParty(options);
@@ -196,6 +199,11 @@ async function measureTarget(
     for (const p of parties.reverse()) await p.stop().catch(() => {});
     if (sark) removeDir(sark.dir);
   }
+}
+
+/** `node --cpu-prof` into the target's own directory under plan.profileDir; none without it. */
+export function profileArgs(plan: WorkloadPlan, target: TargetName): string[] {
+  return plan.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(plan.profileDir, target)] : [];
 }
 
 export async function runWorkload(plan: WorkloadPlan): Promise<WorkloadResult> {

@@ -3,6 +3,7 @@
  * breaker, rate limits and the Redis link behind them.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { BoundCounter } from './bound-metrics.ts';
 
 /**
  * Decision cache, circuit breaker, rate limits and the Redis link behind them.
@@ -25,7 +26,7 @@ export interface DecideMetrics {
 export function createDecideMetrics(registry: Registry): DecideMetrics {
   const registers = [registry];
   return {
-    cacheLookups: new Counter({
+    cacheLookups: new BoundCounter({
       name: 'sark_decision_cache_lookups_total',
       help: 'Decision cache lookups, by level (l1, l2) and result (hit, miss, coalesced, stale).',
       labelNames: ['level', 'result'],

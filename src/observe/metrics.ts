@@ -19,7 +19,8 @@
  * and alerts work unchanged.
  */
 import { readFileSync } from 'node:fs';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, type Histogram, Registry } from 'prom-client';
+import { BoundCounter, BoundHistogram } from './bound-metrics.ts';
 import { FAST_BUCKETS, ReasonLabels, SLOW_BUCKETS, ToolLabels } from './labels.ts';
 import { type AuditMetrics, createAuditMetrics } from './metrics-audit.ts';
 import { createDecideMetrics, type DecideMetrics } from './metrics-decide.ts';
@@ -114,46 +115,46 @@ export function createMetrics(options: MetricsOptions = {}): SarkMetrics {
     registers,
   }).set({ version: VERSION }, 1);
 
-  const requests = new Counter({
+  const requests = new BoundCounter({
     name: 'sark_requests_total',
     help: 'MCP messages handled on the data listener, by MCP method and outcome (allow: forwarded; deny: refused by policy, rate limit or obligation; error: SARK or the upstream failed).',
     labelNames: ['method', 'outcome'],
     registers,
   });
-  const requestSeconds = new Histogram({
+  const requestSeconds = new BoundHistogram({
     name: 'sark_request_duration_seconds',
     help: 'Arrival to the answer complete (the upstream answer relayed, or the refusal), by method and outcome; long-lived streams are not timed.',
     labelNames: ['method', 'outcome'],
     buckets: SLOW_BUCKETS,
     registers,
   });
-  const overheadSeconds = new Histogram({
+  const overheadSeconds = new BoundHistogram({
     name: 'sark_request_overhead_seconds',
     help: "SARK's own time per message: arrival to the hand-off to the upstream (or to the refusal), by method and outcome.",
     labelNames: ['method', 'outcome'],
     buckets: FAST_BUCKETS,
     registers,
   });
-  const toolCalls = new Counter({
+  const toolCalls = new BoundCounter({
     name: 'sark_tool_calls_total',
     help: 'tools/call messages, by tool (known tools only, else other) and outcome.',
     labelNames: ['tool', 'outcome'],
     registers,
   });
-  const toolSeconds = new Histogram({
+  const toolSeconds = new BoundHistogram({
     name: 'sark_tool_call_duration_seconds',
     help: 'Forwarded tools/call messages: arrival to the answer complete, by tool (known tools only, else other).',
     labelNames: ['tool'],
     buckets: SLOW_BUCKETS,
     registers,
   });
-  const upstreamRequests = new Counter({
+  const upstreamRequests = new BoundCounter({
     name: 'sark_upstream_requests_total',
     help: 'Exchanges with the MCP server, by status class (2xx…5xx, client_closed, unavailable, timeout).',
     labelNames: ['status_class'],
     registers,
   });
-  const upstreamSeconds = new Histogram({
+  const upstreamSeconds = new BoundHistogram({
     name: 'sark_upstream_duration_seconds',
     help: 'Time until the MCP server answered with headers, by status class.',
     labelNames: ['status_class'],
@@ -181,13 +182,13 @@ export function createMetrics(options: MetricsOptions = {}): SarkMetrics {
     overheadSeconds,
     toolCalls,
     toolSeconds,
-    decisions: new Counter({
+    decisions: new BoundCounter({
       name: 'sark_decisions_total',
       help: 'Policy decisions (every one the decide stage makes, subscription URIs included), by decision (allow|deny) and reason code (known codes only, else other).',
       labelNames: ['decision', 'reason'],
       registers,
     }),
-    decisionSeconds: new Histogram({
+    decisionSeconds: new BoundHistogram({
       name: 'sark_decision_duration_seconds',
       help: 'Time to obtain a policy decision, by engine (opa, wasm) and cache level that answered (l1, l2, coalesced, stale, none: the engine).',
       labelNames: ['engine', 'cache'],
