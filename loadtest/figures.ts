@@ -14,7 +14,7 @@ export function held(r: RunResult): boolean {
   return r.latencyMs.p99 < HELD.p99Ms && r.errorRate < HELD.errorRate && r.achievedRate >= HELD.achievedShare * r.rate;
 }
 
-export const SARK_VARIANTS = ['sark', 'sark_ref', 'sark_clickhouse', 'sark_wasm', 'sark_miss'] as const;
+export const SARK_VARIANTS = ['sark', 'sark_ref', 'sark_noaudit', 'sark_clickhouse', 'sark_wasm', 'sark_miss'] as const;
 
 /** Parties whose CPU is the cost of serving the call (the generator is the client's). */
 export const SERVING_PARTIES = ['proxy', 'opa', 'upstream', 'clickhouse'] as const;

@@ -75,6 +75,8 @@ const STANDARD: WorkloadPlan['sdks'] = [
       { target: 'direct', rates: FIXED, sweep: true },
       { target: 'passthrough', rates: FIXED, sweep: true },
       { target: 'sark', rates: FIXED, sweep: true },
+      // The audit's share of SARK's CPU per call (the report's "what limits it").
+      { target: 'sark_noaudit', rates: [1000], sweep: false },
       { target: 'sark_clickhouse', rates: FIXED, sweep: false },
       { target: 'sark_wasm', rates: FIXED, sweep: false },
       { target: 'sark_miss', rates: [500], sweep: true },

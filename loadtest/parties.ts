@@ -208,7 +208,11 @@ export async function startClickHouseParty(): Promise<Party> {
  * DIR`, e.g. a `git worktree` of the commit before a change), measured in
  * the same run as this one: before/after comparisons on the same machine state.
  */
-export type SarkVariant = 'sark' | 'sark_clickhouse' | 'sark_wasm' | 'sark_miss' | 'sark_ref';
+/**
+ * `sark_noaudit`: the shipped configuration with the audit file off, so that
+ * the report can split SARK's cost into the audit row and the rest.
+ */
+export type SarkVariant = 'sark' | 'sark_clickhouse' | 'sark_wasm' | 'sark_miss' | 'sark_ref' | 'sark_noaudit';
 
 export interface SarkParty extends Party {
   readonly adminUrl: string;
@@ -265,6 +269,8 @@ function variantFlags(o: SarkOptions, dir: string, adminPort: number): string[] 
       return [...flags, '--opa-url', o.opaUrl];
     case 'sark_miss':
       return [...flags, '--opa-url', o.opaUrl, '--decision-cache-entries', '0'];
+    case 'sark_noaudit':
+      return [...flags, '--opa-url', o.opaUrl, '--audit-file', 'off'];
     case 'sark_clickhouse':
       return [
         ...flags,

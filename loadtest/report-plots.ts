@@ -10,6 +10,7 @@ export const TARGET_LABEL: Record<TargetName, string> = {
   sark_clickhouse: 'SARK, audit to ClickHouse',
   sark_wasm: 'SARK, embedded WASM',
   sark_miss: 'SARK, cache off (miss path)',
+  sark_noaudit: 'SARK, audit off',
   sark_ref: 'SARK (shipped) of --ref',
   opa_direct: 'OPA alone',
 };
@@ -21,6 +22,7 @@ const SHORT_LABEL: Record<TargetName, string> = {
   sark_clickhouse: 'SARK ClickHouse',
   sark_wasm: 'SARK WASM',
   sark_miss: 'SARK miss path',
+  sark_noaudit: 'SARK no audit',
   sark_ref: 'SARK --ref',
   opa_direct: 'OPA alone',
 };

@@ -18,6 +18,7 @@ import {
   variantFigures,
   verdicts,
 } from './figures.ts';
+import { limitsMarkdown } from './limits.ts';
 import { comparisonMarkdown, type ProfileSummary, profileMarkdown } from './profile.ts';
 import { cpuSvg, latencySvg, soakSvg, TARGET_LABEL } from './report-plots.ts';
 import type { ThroughputResult } from './run.ts';
@@ -162,6 +163,7 @@ export function writeReport(doc: LoadtestReport, base: string): string[] {
         (v) => `| ${v.target} | ${v.measured} | ${v.met === undefined ? 'n/a' : v.met ? 'yes' : '**no**'} |`,
       ),
       '',
+      ...limitsMarkdown(w, doc.throughput, doc.machine.cores),
     );
   }
   for (const sdk of ['v1', 'v2'] as const) {

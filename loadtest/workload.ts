@@ -179,7 +179,7 @@ async function measureTarget(
       if (tp.target === 'sark_clickhouse' && clickhouse) {
         const q = encodeURIComponent('SELECT count() FROM sark.audit_events');
         auditRecords = Number((await (await fetch(`${clickhouse.url}/?query=${q}`)).text()).trim());
-      } else {
+      } else if (tp.target !== 'sark_noaudit') {
         auditRecords = await countLines(join(sark.dir, 'sark-audit.ndjson'));
       }
     }
