@@ -8,13 +8,12 @@
 import type { Server } from 'node:http';
 import { type BundledDemo, startBundledDemo } from './bundled-demo.ts';
 import type { SarkConfig } from './config/schema.ts';
-import { A2A_DECISION_PATH } from './decide/a2a-input.ts';
 import { createDecide, type PolicyEngine } from './decide/engine.ts';
 import { createPolicyPath } from './decide/policy-path.ts';
 import type { GatewayRegistry } from './decide/registry/registry.ts';
 import { LegacyTransport } from './forward/legacy.ts';
 import { createUpstream, type Upstream } from './forward/upstream.ts';
-import { createIdentityStage } from './identity/stage.ts';
+import { loadIdentityStage } from './identity/stage.ts';
 import { createAdminHandler } from './listen/admin.ts';
 import { HostGuard, localAddresses } from './listen/host-guard.ts';
 import { LegacySseAdapter } from './listen/legacy-sse.ts';
@@ -77,7 +76,7 @@ export async function startSidecar(
   );
   // First: an audit destination that cannot be written stops start-up before anything is listening.
   const recorder: AuditRecorder = await createAuditRecorder(config, metrics.audit, logger);
-  const identity = createIdentityStage(config, logger);
+  const identity = await loadIdentityStage(config, logger);
   // The MCP Gateway Registry client, undefined unless gatewayEnabled (validated here, read below).
   const registry = config.gatewayEnabled
     ? (await import('./decide/registry/registry.ts')).createRegistry(config, metrics.registry, logger, {
@@ -134,7 +133,7 @@ export async function startSidecar(
   // Agent-to-agent decisions (/authorize-a2a): their own policy entrypoint, through the same fail-closed decide.
   const a2a = apiModules
     ? new apiModules[0].A2aAuthorizer(
-        createDecide(await createEngine(config, A2A_DECISION_PATH), metrics),
+        createDecide(await createEngine(config, apiModules[0].A2A_DECISION_PATH), metrics),
         apiModules[0].loadCardKeys(config.a2aCardKeysFile),
       )
     : undefined;

@@ -21,6 +21,9 @@ import { obligationsOf } from './obligations.ts';
 const NONE: readonly never[] = Object.freeze([]);
 
 /** The trusted agent-card signing keys (a JWKS file), or none: then no card counts as verified. */
+/** The policy entrypoint of agent-to-agent decisions (re-exported: sidecar.ts loads this module only with apiListen). */
+export { A2A_DECISION_PATH } from './a2a-input.ts';
+
 export function loadCardKeys(file: string | undefined): FlattenedVerifyGetKey | undefined {
   if (!file) return undefined;
   let jwks: JSONWebKeySet;

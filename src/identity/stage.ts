@@ -28,8 +28,7 @@ import { ApiKeyStore } from './api-keys.ts';
 import { type Challenge, challengeFor } from './challenge.ts';
 import { type ClaimMapping, parseClaimPaths } from './claims.ts';
 import { ANONYMOUS, type Identity, type IdentityContext } from './identity.ts';
-import { createKeys } from './jwks.ts';
-import { looksLikeJwt, TokenVerifier } from './jwt.ts';
+import type { TokenVerifier } from './jwt.ts';
 import { MeshIdentity } from './mesh.ts';
 import { type ResourceMetadata, resourceMetadata, serveResourceMetadata } from './resource-metadata.ts';
 import { parseScopeHierarchy, splitList } from './scopes.ts';
@@ -88,6 +87,9 @@ interface TokenRef {
   readonly digest: string;
 }
 
+/** The JWT verifier's modules (jose): jwt-support.ts, loaded only when jwtIssuer is set. */
+export type JwtSupport = typeof import('./jwt-support.ts');
+
 export class IdentityStage {
   readonly #allowAnonymous: boolean;
   readonly #apiKeys: ApiKeyStore | undefined;
@@ -95,6 +97,7 @@ export class IdentityStage {
   /** The peer principal ext_authz reports: a mesh identity taken as is (not XFCC), under the same trust rules. */
   readonly #peer: MeshIdentity;
   readonly #verifier: TokenVerifier | undefined;
+  readonly #jwt: JwtSupport | undefined;
   readonly #metadata: ResourceMetadata | undefined;
   readonly #defaultScopes: readonly string[];
   readonly #upstream: UpstreamToken;
@@ -103,8 +106,10 @@ export class IdentityStage {
   /** Caller tokens by identity object, kept only when they are exchanged for upstream tokens. */
   readonly #tokens: WeakMap<Identity, TokenRef> | undefined;
 
-  constructor(config: IdentityConfig, logger?: Logger) {
+  /** `jwt`: required with jwtIssuer (loadIdentityStage loads it). */
+  constructor(config: IdentityConfig, logger?: Logger, jwt?: JwtSupport) {
     this.#logger = logger;
+    this.#jwt = jwt;
     this.#allowAnonymous = config.allowAnonymous;
     this.#apiKeys =
       config.apiKeysFile || config.apiKeys || config.apiKeysDir
@@ -135,7 +140,8 @@ export class IdentityStage {
       if (config.resourceUrl === undefined) {
         throw new ConfigError('resourceUrl: required with jwtIssuer (it is the audience tokens must name)');
       }
-      const keys = createKeys({
+      if (jwt === undefined) throw new TypeError('jwtIssuer is set: pass the JWT support (loadIdentityStage loads it)');
+      const keys = jwt.createKeys({
         jwksUrl: config.jwtJwksUrl,
         keyFile: config.jwtKeyFile,
         algorithms: splitList(config.jwtAlgorithms),
@@ -154,7 +160,7 @@ export class IdentityStage {
         trustLevel: parseClaimPaths('jwtClaimTrustLevel', config.jwtClaimTrustLevel),
         environment: parseClaimPaths('jwtClaimEnvironment', config.jwtClaimEnvironment),
       };
-      this.#verifier = new TokenVerifier({
+      this.#verifier = new jwt.TokenVerifier({
         keys: keys.source,
         algorithms: keys.algorithms,
         issuer: config.jwtIssuer,
@@ -226,8 +232,9 @@ export class IdentityStage {
 
   #bearer(token: string): Identity | Promise<Identity> {
     const verifier = this.#verifier;
-    if (verifier !== undefined && looksLikeJwt(token)) {
-      const digest = TokenVerifier.digest(token);
+    const jwt = this.#jwt;
+    if (verifier !== undefined && jwt !== undefined && jwt.looksLikeJwt(token)) {
+      const digest = jwt.TokenVerifier.digest(token);
       const known = verifier.cached(digest);
       if (known !== undefined) return known;
       const tokens = this.#tokens;
@@ -326,6 +333,12 @@ export class IdentityStage {
  * const identity = createIdentityStage(config, logger);
  * const who = await identity.resolve({ headers: req.headersDistinct, remoteAddress: req.socket.remoteAddress, path });
  */
-export function createIdentityStage(config: IdentityConfig, logger?: Logger): IdentityStage {
-  return new IdentityStage(config, logger);
+export function createIdentityStage(config: IdentityConfig, logger?: Logger, jwt?: JwtSupport): IdentityStage {
+  return new IdentityStage(config, logger, jwt);
+}
+
+/** createIdentityStage with the JWT support imported first when jwtIssuer is set (start-up loads only what is configured). */
+export async function loadIdentityStage(config: IdentityConfig, logger?: Logger): Promise<IdentityStage> {
+  const jwt = config.jwtIssuer !== undefined ? await import('./jwt-support.ts') : undefined;
+  return new IdentityStage(config, logger, jwt);
 }

@@ -10,6 +10,7 @@ import { exportJWK, generateKeyPair, type JWK, SignJWT, UnsecuredJWT } from 'jos
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load.ts';
 import type { SarkError } from '../../../src/errors.ts';
+import * as jwtSupport from '../../../src/identity/jwt-support.ts';
 import { IdentityStage } from '../../../src/identity/stage.ts';
 
 const ISSUER = 'https://as.example.test';
@@ -80,7 +81,7 @@ describe('JWT verification with a live JWKS', () => {
       ],
       env: {},
     });
-    return new IdentityStage(config);
+    return new IdentityStage(config, undefined, jwtSupport);
   }
 
   async function failure(s: IdentityStage, token: string): Promise<string | undefined> {
@@ -181,7 +182,12 @@ describe('JWT verification with a live JWKS', () => {
     expect(() => stage(['--jwt-algorithms', 'HS256,ES256'])).toThrow(/HMAC/);
     expect(() => stage(['--jwt-algorithms', 'XX1'])).toThrow(/unknown/);
     expect(
-      () => new IdentityStage(loadConfig({ argv: ['--jwt-issuer', ISSUER, '--jwt-jwks-url', jwksUrl], env: {} })),
+      () =>
+        new IdentityStage(
+          loadConfig({ argv: ['--jwt-issuer', ISSUER, '--jwt-jwks-url', jwksUrl], env: {} }),
+          undefined,
+          jwtSupport,
+        ),
     ).toThrow(/resourceUrl/);
   });
 });

@@ -12,6 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load.ts';
 import { ConfigError, SarkError } from '../../../src/errors.ts';
 import { ANONYMOUS } from '../../../src/identity/identity.ts';
+import * as jwtSupport from '../../../src/identity/jwt-support.ts';
 import { createIdentityStage, type IdentityStage } from '../../../src/identity/stage.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sark-stage-'));
@@ -27,7 +28,7 @@ const RESOURCE = 'http://127.0.0.1:8080/mcp';
 const ISSUER = 'https://as.example.test';
 
 function stage(args: string[]): IdentityStage {
-  return createIdentityStage(loadConfig({ argv: args, env: {} }));
+  return createIdentityStage(loadConfig({ argv: args, env: {} }), undefined, jwtSupport);
 }
 
 function ctx(headers: Record<string, string[]>, remoteAddress = '127.0.0.1') {
@@ -161,5 +162,28 @@ describe('identity stage: OAuth resource server', () => {
     expect(() => stage(['--mesh-identity-header', 'x-mesh', '--mesh-trusted-cidrs', '300.0.0.1/8'])).toThrow(
       /meshTrustedCidrs/,
     );
+  });
+});
+
+describe('loadIdentityStage', () => {
+  it('loads the JWT support (jose) only when jwtIssuer is set', async () => {
+    const { loadIdentityStage } = await import('../../../src/identity/stage.ts');
+    const keys = await loadIdentityStage(loadConfig({ argv: ['--api-keys', '[]'], env: {} }));
+    expect(keys.describe().jwt).toBe(false);
+    expect(() =>
+      createIdentityStage(
+        loadConfig({
+          argv: ['--jwt-issuer', ISSUER, '--resource-url', RESOURCE, '--jwt-jwks-url', 'https://as.example/jwks'],
+          env: {},
+        }),
+      ),
+    ).toThrow(/JWT support/);
+    const jwt = await loadIdentityStage(
+      loadConfig({
+        argv: ['--jwt-issuer', ISSUER, '--resource-url', RESOURCE, '--jwt-jwks-url', 'https://as.example/jwks'],
+        env: {},
+      }),
+    );
+    expect(jwt.describe().jwt).toBe(true);
   });
 });
