@@ -11,6 +11,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { stripTypeScriptTypes } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { OPA_GOGC_DEFAULT } from '../src/inject/options.ts';
 import { freePort, type Service, startClickHouse, startOpa } from '../test/support/services.ts';
 import { loadtestPolicyPaths, MAIN, ROOT, sarkServeFlags } from './lib.ts';
 import { childrenOf, pidsWithArgs } from './proc.ts';
@@ -181,7 +182,8 @@ export interface OpaParty extends Party {
 }
 
 export async function startOpaParty(): Promise<OpaParty> {
-  const service = await startOpa({ paths: loadtestPolicyPaths() });
+  // OPA as SARK deploys it: the webhook's GOGC.
+  const service = await startOpa({ paths: loadtestPolicyPaths(), env: { GOGC: String(OPA_GOGC_DEFAULT) } });
   return {
     name: 'opa',
     url: service.url,

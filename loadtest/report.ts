@@ -5,6 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { OPA_GOGC_DEFAULT } from '../src/inject/options.ts';
 import {
   at,
   cpuOf,
@@ -318,7 +319,7 @@ export function writeReport(doc: LoadtestReport, base: string): string[] {
 function howItWasRun(doc: LoadtestReport): string[] {
   const p = doc.plan;
   const lines = [
-    `- \`${doc.command}\`. Every party is its own process on loopback: the SDK upstream (\`node loadtest/mcp-upstream.ts --sdk v1|v2\`), the bare pass-through (\`node loadtest/.build/passthrough.mjs\`, loadtest/passthrough.ts with its types stripped), SARK as the image runs it (compiled by \`tsc -p tsconfig.build.json\`: \`node dist/cli/main.js serve …\` under \`timeout\`; with --ref, the other checkout compiled the same way; no process pays Node's TypeScript stripper, ≈ 17 MiB of RSS, working directory a fresh temporary directory so the default audit file \`./sark-audit.ndjson\` lands there), OPA (\`opa run --server --optimize-store-for-read-speed\` with opa/policies, opa/data/data.json, loadtest/fixtures/data-overlay.json and the gateway index compiled for them), ClickHouse 18.16 (audit variant only), and the generator (\`node loadtest/generator.ts\`).`,
+    `- \`${doc.command}\`. Every party is its own process on loopback: the SDK upstream (\`node loadtest/mcp-upstream.ts --sdk v1|v2\`), the bare pass-through (\`node loadtest/.build/passthrough.mjs\`, loadtest/passthrough.ts with its types stripped), SARK as the image runs it (compiled by \`tsc -p tsconfig.build.json\`: \`node dist/cli/main.js serve …\` under \`timeout\`; with --ref, the other checkout compiled the same way; no process pays Node's TypeScript stripper, ≈ 17 MiB of RSS, working directory a fresh temporary directory so the default audit file \`./sark-audit.ndjson\` lands there), OPA (\`GOGC=${OPA_GOGC_DEFAULT} opa run --server --optimize-store-for-read-speed\`, as the webhook injects it, with opa/policies, opa/data/data.json, loadtest/fixtures/data-overlay.json and the gateway index compiled for them), ClickHouse 18.16 (audit variant only), and the generator (\`node loadtest/generator.ts\`).`,
     `- Generator: one MCP session (v1: \`initialize\` + \`notifications/initialized\`; v2: \`server/discover\`, then 2026-07-28 requests), then \`tools/call echo\` open-loop at each rate over an undici pool of ${p.connections} keep-alive connections; ${p.warmupS} s warm-up and ${p.durationS} s measured per fixed rate, ${p.sweep.warmupS} s + ${p.sweep.durationS} s per sweep step; request timeout ${p.timeoutMs} ms.`,
     '- Latency counts from each request’s scheduled send time (no coordinated omission), into an HdrHistogram (hdr-histogram-js, 3 significant digits). An answer counts as successful when it is HTTP 200 with a JSON-RPC result that is not `isError` (OPA alone: HTTP 200 with `"allow":true`).',
     '- CPU: utime + stime of each party’s process tree from /proc/<pid>/stat at the first and last scheduled send of the window, divided by the requests scheduled in it. RSS: VmRSS from /proc/<pid>/status, idle 2 s after start-up before any load, and every second of each window.',

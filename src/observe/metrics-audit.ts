@@ -4,6 +4,7 @@
  * reached their sink.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { BoundCounter, BoundHistogram } from './bound-metrics.ts';
 import { AUDIT_DELAY_BUCKETS } from './labels.ts';
 
 /** `sink` is one of file, clickhouse, splunk, datadog: fixed by the code, whatever the configuration. */
@@ -24,13 +25,13 @@ export interface AuditMetrics {
 export function createAuditMetrics(registry: Registry): AuditMetrics {
   const registers = [registry];
   return {
-    queued: new Counter({
+    queued: new BoundCounter({
       name: 'sark_audit_events_queued_total',
       help: 'Audit events accepted into the in-memory queue, by sink.',
       labelNames: ['sink'],
       registers,
     }),
-    sent: new Counter({
+    sent: new BoundCounter({
       name: 'sark_audit_events_sent_total',
       help: 'Audit events acknowledged by the sink (live and replayed), by sink.',
       labelNames: ['sink'],
@@ -85,7 +86,7 @@ export function createAuditMetrics(registry: Registry): AuditMetrics {
       labelNames: ['sink'],
       registers,
     }),
-    delaySeconds: new Histogram({
+    delaySeconds: new BoundHistogram({
       name: 'sark_audit_delay_seconds',
       help: 'Time from the decision (the event time) to the sink acknowledging the event, live or replayed, by sink.',
       labelNames: ['sink'],

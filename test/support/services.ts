@@ -92,6 +92,8 @@ interface ProcessSpec {
   args: string[];
   ready: () => Promise<boolean>;
   readyTimeoutMs?: number;
+  /** Added to this process's environment. */
+  env?: Record<string, string>;
 }
 
 /**
@@ -115,7 +117,12 @@ async function manage(spec: ProcessSpec): Promise<Service> {
   async function launch() {
     const { openSync } = await import('node:fs');
     const out = openSync(logPath, 'a');
-    const child = spawn(spec.command, spec.args, { cwd: spec.dir, detached: true, stdio: ['ignore', out, out] });
+    const child = spawn(spec.command, spec.args, {
+      cwd: spec.dir,
+      detached: true,
+      stdio: ['ignore', out, out],
+      ...(spec.env ? { env: { ...process.env, ...spec.env } } : {}),
+    });
     proc = child;
     live.add(child);
     child.once('exit', () => live.delete(child));
@@ -170,6 +177,8 @@ export interface OpaOptions {
   paths?: string[];
   /** Extra `opa run` arguments. */
   args?: string[];
+  /** Environment added to OPA's (the Go runtime's GOGC, GOMAXPROCS, GOMEMLIMIT). */
+  env?: Record<string, string>;
 }
 
 /** Starts `opa run --server` on loopback with the repo's policies (or the given paths). */
@@ -201,6 +210,7 @@ export async function startOpa(options: OpaOptions = {}): Promise<Service> {
       ...paths,
     ],
     ready: () => httpOk(`${url}/health`),
+    ...(options.env ? { env: options.env } : {}),
   });
 }
 

@@ -12,6 +12,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { OPA_GOGC_DEFAULT } from '../../../src/inject/options.ts';
 import {
   type ControlPlane,
   controlPlaneMissing,
@@ -166,6 +167,7 @@ describe.skipIf(missing !== undefined)('charts/sark with Helm and a real API ser
     const env = envOf(deployment);
     expect(env.SARK_INJECT_EXCLUDE_NAMESPACES).toBe('kube-system,kube-public,kube-node-lease,sark-system');
     expect(env.SARK_INJECT_SIDECAR_IMAGE).toBe('ghcr.io/sark/sark:0.1.0');
+    expect(env.SARK_INJECT_OPA_GOGC).toBe(String(OPA_GOGC_DEFAULT));
     expect(find(objects, 'PodDisruptionBudget').spec.minAvailable).toBe(1);
 
     const secret = find(objects, 'Secret');

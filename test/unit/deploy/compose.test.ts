@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '../../../src/config/load.ts';
 import { fields } from '../../../src/config/schema.ts';
+import { OPA_GOGC_DEFAULT } from '../../../src/inject/options.ts';
 
 const FILE = new URL('../../../deploy/compose/docker-compose.yml', import.meta.url).pathname;
 const DIR = dirname(FILE);
@@ -35,6 +36,10 @@ function listens(name: string): string[] {
 describe('deploy/compose/docker-compose.yml', () => {
   it('has SARK, OPA, Redis, ClickHouse and an example MCP server', () => {
     expect(Object.keys(services).sort()).toEqual(['clickhouse', 'mcp-server', 'opa', 'redis', 'sark', 'sark-migrate']);
+  });
+
+  it('runs OPA with the GOGC the injection webhook gives it', () => {
+    expect(services.opa.environment?.GOGC).toBe(String(OPA_GOGC_DEFAULT));
   });
 
   it('pins every image, or builds it from this repository', () => {

@@ -146,6 +146,8 @@ describe('what is injected', () => {
     expect(opa.ports).toEqual([{ name: 'sark-opa-diag', containerPort: 15182, protocol: 'TCP' }]);
     expect(opa.readinessProbe.httpGet.port).toBe(15182);
     expect(opa.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true });
+    // Measured: less garbage-collection CPU per uncached decision (loadtest/micro/opa-settings.ts).
+    expect(opa.env).toEqual([{ name: 'GOGC', value: '200' }]);
   });
 
   it('creates the annotations, init containers and volumes when the pod has none', () => {
