@@ -59,7 +59,9 @@ export class Bindings {
     if (!Number.isInteger(options.maxEntries) || options.maxEntries < 1) {
       throw new TypeError(`bindings: maxEntries must be >= 1, got ${options.maxEntries}`);
     }
-    this.#local = new LRUCache<string, Binding>({ max: options.maxEntries, ttlAutopurge: false });
+    // Bounded in count through maxSize (each binding counts 1), not `max`, which
+    // would preallocate storage for every binding the sidecar may ever hold.
+    this.#local = new LRUCache<string, Binding>({ maxSize: options.maxEntries, sizeCalculation: () => 1 });
     this.#ttlMs = { session: options.sessionIdleTtlMs, task: options.taskTtlMs, legacy: 0 };
     this.#redis = redis;
   }
