@@ -8,8 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { held, soakGrowth, variantFigures, verdicts } from '../../../loadtest/figures.ts';
 import type { Generator } from '../../../loadtest/generator-client.ts';
 import { ROOT } from '../../../loadtest/lib.ts';
+import { limitsMarkdown } from '../../../loadtest/limits.ts';
 import { childrenOf, cpuSecondsOf, cpuWindow, pidsWithArgs, processTree, rssMiBOf } from '../../../loadtest/proc.ts';
-import { summarise } from '../../../loadtest/profile.ts';
+import { comparisonMarkdown, kindOf, summarise } from '../../../loadtest/profile.ts';
 import { lineChart, stackedBars } from '../../../loadtest/svg.ts';
 import { sweep } from '../../../loadtest/sweep.ts';
 import type { TargetResult, WorkloadResult } from '../../../loadtest/workload.ts';
@@ -90,6 +91,82 @@ describe('figures against the pass-through', () => {
 
   it('has no verdict without a measurement', () => {
     expect(verdicts({ bareNodeRssMiB: 42, targets: [] }, undefined)).toEqual([]);
+  });
+});
+
+describe('what limits the targets', () => {
+  const withCpu = (r: RunResult, cpu: Record<string, number>): RunResult => ({
+    ...r,
+    cpu: { ...r.cpu!, cpuMsPerCall: cpu },
+  });
+  const w: WorkloadResult = {
+    bareNodeRssMiB: 42,
+    targets: [
+      target('direct', [run(500, { p50: 1 })]),
+      target('passthrough', [run(500, { p50: 1.5 }), run(1000, { proxyCpu: 0.4 })]),
+      target('sark', [run(500, { p50: 2 }), run(1000, { proxyCpu: 0.6 })]),
+      target('sark_noaudit', [run(1000, { proxyCpu: 0.55 })]),
+      target('sark_miss', [withCpu(run(500), { proxy: 1, opa: 1, upstream: 0.5, generator: 0.5 })], 250),
+      target('opa_direct', [], 2000),
+    ],
+  };
+  w.targets
+    .find((t) => t.target === 'opa_direct')!
+    .sweep!.steps.push({ ...withCpu(run(2000), { opa: 0.75, generator: 0.25 }), held: true });
+  const text = limitsMarkdown(w, undefined, 2).join('\n');
+
+  it('splits the CPU gap into the audit row and the rest', () => {
+    expect(text).toContain('0.6 ms of CPU per call and the bare pass-through 0.4 ms: 0.2 ms more');
+    expect(text).toContain('leaves SARK 0.06 ms per call');
+    expect(text).toContain('the audit row costs 0.05 ms per call (25 % of the difference)');
+  });
+
+  it('bounds the miss path by the CPU every party needs on the same cores', () => {
+    // 2 cores / 3 ms = 667 req/s; OPA alone 2 / 1 ms = 2000; without SARK 2 / 2 ms = 1000 → 0.5 ×.
+    expect(text).toContain('cost 3 ms of CPU per call in all');
+    expect(text).toContain('a ceiling of 667 req/s');
+    expect(text).toContain('a ceiling of 2000 decisions/s');
+    expect(text).toContain('a ceiling of 1000 req/s, 0.5 × OPA alone’s');
+  });
+
+  it('says what a bare hop adds to the median, and says it only when it passes the bar', () => {
+    expect(text).toContain('the bare pass-through added 0.5 ms to the median and SARK 1 ms');
+    expect(text).toContain('costs more than the 0.3 ms');
+  });
+
+  it('is empty without the runs it needs', () => {
+    expect(limitsMarkdown({ bareNodeRssMiB: 42, targets: [] }, undefined, 2)).toEqual([]);
+  });
+});
+
+describe('two profiles compared', () => {
+  it('sorts areas into kinds of work', () => {
+    expect(kindOf('dist/decide/cache.js')).toBe('the proxy’s own code');
+    expect(kindOf('loadtest/.build/passthrough.mjs')).toBe('the proxy’s own code');
+    expect(kindOf('undici')).toBe('undici');
+    expect(kindOf('prom-client')).toBe('other packages');
+    expect(kindOf('node:internal/streams')).toBe('Node core (JavaScript)');
+    expect(kindOf('(native / V8)')).toBe('native (syscalls, V8 builtins)');
+    expect(kindOf('(garbage collector)')).toBe('garbage collector');
+  });
+
+  it('gives µs per call of each and the difference', () => {
+    const summary = (areas: Record<string, number>) => ({
+      totalMs: 0,
+      idleMs: 0,
+      busyMs: Object.values(areas).reduce((a, b) => a + b, 0),
+      functions: [],
+      areas: [],
+      sarkInclusive: [],
+      allAreas: areas,
+    });
+    const md = comparisonMarkdown(
+      { label: 'SARK', calls: 1000, summary: summary({ 'dist/x.js': 100, undici: 50 }) },
+      { label: 'pass-through', calls: 1000, summary: summary({ undici: 50 }) },
+    );
+    expect(md).toContain('Main-thread busy time per call: SARK 150 µs, pass-through 50 µs');
+    expect(md).toContain('| the proxy’s own code | 100 | 0 | 100 | 100 % |');
+    expect(md).toContain('| dist/x.js | the proxy’s own code | 100 | 0 | 100 |');
   });
 });
 
