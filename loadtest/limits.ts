@@ -41,6 +41,27 @@ export function limitsMarkdown(w: WorkloadResult, throughput: ThroughputResult |
     );
   }
 
+  // The tail and the highest rate held: how busy the shared cores are at 1000 req/s with each proxy.
+  // ms of CPU per call × 1000 calls per second ÷ 1000 ms per second: cores kept busy.
+  const busy = (t: 'sark' | 'passthrough') => {
+    const r = at(find(w, 'v1', t), 1000);
+    const parties = ['proxy', 'opa', 'upstream', 'clickhouse', 'generator'];
+    return sum(
+      r,
+      parties.filter((p) => r?.cpu?.cpuMsPerCall[p] !== undefined),
+    );
+  };
+  const uSark = busy('sark');
+  const uPt = busy('passthrough');
+  if (Number.isFinite(uSark) && Number.isFinite(uPt) && uSark > 0 && uPt > 0) {
+    out.push(
+      '### Tail at 1000 req/s and highest rate held',
+      '',
+      `- At 1000 req/s every party together kept ${f(uSark, 2)} of the ${cores} cores busy with SARK in the path and ${f(uPt, 2)} with the pass-through (${Math.round((uSark / cores) * 100)} % against ${Math.round((uPt / cores) * 100)} %). Queueing grows as 1 / (1 − utilisation), and bursts of other work on the shared cores push both towards saturation, so the p99 and the highest rate held follow the CPU per call above and swing from run to run.`,
+      '',
+    );
+  }
+
   const miss = at(find(w, 'v1', 'sark_miss'), 500);
   const opa = find(w, 'v1', 'opa_direct');
   const opaRun = opa?.sweep ? at(opa, opa.sweep.heldRate) : undefined;

@@ -121,6 +121,13 @@ describe('what limits the targets', () => {
     expect(text).toContain('the audit row costs 0.05 ms per call (25 % of the difference)');
   });
 
+  it('says how busy the shared cores are at 1000 req/s with each proxy', () => {
+    // proxy + upstream 0.2 + generator 0.3 ms per call, at 1000 calls per second.
+    expect(text).toContain(
+      'kept 1.1 of the 2 cores busy with SARK in the path and 0.9 with the pass-through (55 % against 45 %)',
+    );
+  });
+
   it('bounds the miss path by the CPU every party needs on the same cores', () => {
     // 2 cores / 3 ms = 667 req/s; OPA alone 2 / 1 ms = 2000; without SARK 2 / 2 ms = 1000 → 0.5 ×.
     expect(text).toContain('cost 3 ms of CPU per call in all');
