@@ -20,6 +20,7 @@ import { Pool } from 'undici';
 import { type Service, startOpa } from '../../test/support/services.ts';
 import { loadtestPolicyPaths, ROOT } from '../lib.ts';
 import { cpuSecondsOf, pidsWithArgs, rssMiBOf } from '../proc.ts';
+import { alternate, medians } from './rounds.ts';
 
 const { values } = parseArgs({
   options: {
@@ -55,7 +56,7 @@ interface Target {
 }
 
 const targets: Target[] = [];
-const samples: Record<string, { perS: number; opaMs: number; rssMiB: number }[]> = {};
+let samples: Record<string, { decisionsPerS: number; opaCpuMsPerDecision: number; rssMiB: number }[]> = {};
 try {
   for (const [name, env] of Object.entries(SETTINGS)) {
     const opa = await startOpa({ paths: loadtestPolicyPaths(), env });
@@ -90,19 +91,14 @@ try {
   }
 
   for (const t of targets) await window(t, 1); // warm-up: connections, the Go heap
-  for (let r = 0; r < rounds; r++) {
-    for (const t of r % 2 === 0 ? targets : [...targets].reverse()) {
-      const w = await window(t, seconds);
-      const list = samples[t.name] ?? [];
-      samples[t.name] = list;
-      list.push({
-        perS: Math.round(w.decisions / seconds),
-        opaMs: Math.round(w.opaMs * 1000) / 1000,
-        rssMiB: Math.round(rssMiBOf(t.pids) * 10) / 10,
-      });
-      process.stdout.write(`round ${r + 1} ${t.name}: ${JSON.stringify(list.at(-1))}\n`);
-    }
-  }
+  samples = await alternate(targets, rounds, async (t) => {
+    const w = await window(t, seconds);
+    return {
+      decisionsPerS: Math.round(w.decisions / seconds),
+      opaCpuMsPerDecision: Math.round(w.opaMs * 1000) / 1000,
+      rssMiB: Math.round(rssMiBOf(t.pids) * 10) / 10,
+    };
+  });
 } finally {
   for (const t of targets) {
     await t.pool.close();
@@ -110,20 +106,10 @@ try {
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const result = {
   command: `npx node loadtest/micro/opa-settings.ts --rounds ${rounds} --seconds ${seconds} --concurrency ${concurrency}`,
   at: new Date().toISOString(),
-  medians: Object.fromEntries(
-    Object.entries(samples).map(([k, xs]) => [
-      k,
-      {
-        decisionsPerS: median(xs.map((x) => x.perS)),
-        opaCpuMsPerDecision: median(xs.map((x) => x.opaMs)),
-        rssMiB: median(xs.map((x) => x.rssMiB)),
-      },
-    ]),
-  ),
+  medians: medians(samples),
   samples,
 };
 process.stdout.write(`${JSON.stringify(result.medians, null, 2)}\n`);

@@ -23,6 +23,7 @@ import { Client, Pool } from 'undici';
 import { startOpa } from '../../test/support/services.ts';
 import { loadtestPolicyPaths, ROOT } from '../lib.ts';
 import { cpuSecondsOf, pidsWithArgs } from '../proc.ts';
+import { alternate, medians } from './rounds.ts';
 
 const { values } = parseArgs({
   options: {
@@ -107,42 +108,27 @@ async function window(v: Variant, s: number): Promise<{ decisions: number; opaMs
   };
 }
 
-const samples: Record<string, { perS: number; opaMs: number; clientMs: number }[]> = {};
+let samples: Record<string, { decisionsPerS: number; opaCpuMsPerDecision: number; clientCpuMsPerDecision: number }[]>;
 try {
   for (const v of variants) await window(v, 1); // warm-up: connections, JIT
-  for (let r = 0; r < rounds; r++) {
-    for (const v of r % 2 === 0 ? variants : [...variants].reverse()) {
-      const w = await window(v, seconds);
-      const list = samples[v.name] ?? [];
-      samples[v.name] = list;
-      list.push({
-        perS: Math.round(w.decisions / seconds),
-        opaMs: Math.round(w.opaMs * 1000) / 1000,
-        clientMs: Math.round(w.clientMs * 1000) / 1000,
-      });
-      process.stdout.write(`round ${r + 1} ${v.name}: ${JSON.stringify(samples[v.name]!.at(-1))}\n`);
-    }
-  }
+  samples = await alternate(variants, rounds, async (v) => {
+    const w = await window(v, seconds);
+    return {
+      decisionsPerS: Math.round(w.decisions / seconds),
+      opaCpuMsPerDecision: Math.round(w.opaMs * 1000) / 1000,
+      clientCpuMsPerDecision: Math.round(w.clientMs * 1000) / 1000,
+    };
+  });
 } finally {
   for (const v of variants) await v.dispatcher.close();
   await opa.stop();
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const result = {
   command: `npx node loadtest/micro/opa-transport.ts --rounds ${rounds} --seconds ${seconds} --concurrency ${concurrency}`,
   at: new Date().toISOString(),
   inputBytes: { full: Buffer.byteLength(full), lean: Buffer.byteLength(variants[2]!.body) },
-  medians: Object.fromEntries(
-    Object.entries(samples).map(([k, xs]) => [
-      k,
-      {
-        decisionsPerS: median(xs.map((x) => x.perS)),
-        opaCpuMsPerDecision: median(xs.map((x) => x.opaMs)),
-        clientCpuMsPerDecision: median(xs.map((x) => x.clientMs)),
-      },
-    ]),
-  ),
+  medians: medians(samples),
   samples,
 };
 process.stdout.write(`${JSON.stringify(result.medians, null, 2)}\n`);
