@@ -36,7 +36,7 @@ export function limitsMarkdown(w: WorkloadResult, throughput: ThroughputResult |
       );
     }
     out.push(
-      '- What SARK does per call that the pass-through skips: the API key’s SHA-256, strict JSON parsing (duplicate keys refused), classification, the decision-cache key (a SHA-256 of agent and target) and the arguments’ digest, the session binding check, obligations, nine metric series, and every client and upstream header relayed (the pass-through forwards six and answers with three). `npm run loadtest -- --cpu-prof` profiles SARK and the pass-through in one run and tabulates the difference by kind of work and by file.',
+      '- What SARK does per call that the pass-through skips: the API key’s SHA-256, strict JSON parsing (duplicate keys refused), classification, the decision-cache key (a SHA-256 of agent and target) and the arguments’ digest, the session binding check, obligations, about a dozen metric updates, and every client and upstream header relayed (the pass-through forwards six and answers with three). `npm run loadtest -- --cpu-prof` profiles SARK and the pass-through in one run and tabulates the difference by kind of work and by file.',
       '',
     );
   }
