@@ -107,6 +107,10 @@ describe('audit channel', () => {
     expect(first).toEqual([expect.any(Number), expect.any(String)]);
     sink.mode = 'up';
     await until('replayed', () => sink.delivered.length === 20);
+    // A replayed batch's delays are observed once the spool has acknowledged it, after the sink took it.
+    const delays = async () =>
+      sumOf(parseExposition(await registry.metrics()), 'sark_audit_delay_seconds_count', { sink: 'fake' });
+    await until('replay acknowledged', async () => (await delays()) === 20);
     const m = parseExposition(await registry.metrics());
     expect(sumOf(m, 'sark_audit_delay_seconds_count', { sink: 'fake' })).toBe(20);
     // Ten live events well under a second, ten replayed ones over 60 s.
@@ -151,6 +155,8 @@ describe('audit channel', () => {
     send(5);
     await until('replayed', () => sink.delivered.length === 60);
     expect(sink.delivered).toEqual(ids);
+    // Counted once the spool has acknowledged the replayed batch, after the sink took it.
+    await until('replay acknowledged', async () => (await value('sark_audit_events_replayed_total')) === 45);
     expect(await value('sark_audit_events_replayed_total')).toBe(45);
     expect(await value('sark_audit_sink_errors_total')).toBeGreaterThan(0);
     expect(await ch.drained(1000)).toBe(true);
