@@ -15,24 +15,13 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { type Service, startOpa } from '../../test/support/services.ts';
 import { loadtestPolicyPaths, ROOT } from '../lib.ts';
 import { cpuSecondsOf, pidsWithArgs, rssMiBOf } from '../proc.ts';
-import { alternate, medians } from './rounds.ts';
+import { alternate, medians, roundsArgs } from './rounds.ts';
 
-const { values } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '3' },
-    seconds: { type: 'string', default: '5' },
-    concurrency: { type: 'string', default: '16' },
-    write: { type: 'boolean', default: false },
-  },
-});
-const rounds = Number(values.rounds);
-const seconds = Number(values.seconds);
-const concurrency = Number(values.concurrency);
+const { rounds, seconds, concurrency, write } = roundsArgs();
 
 const SETTINGS: Record<string, Record<string, string>> = {
   default: {},
@@ -113,5 +102,5 @@ const result = {
   samples,
 };
 process.stdout.write(`${JSON.stringify(result.medians, null, 2)}\n`);
-if (values.write)
+if (write)
   writeFileSync(join(ROOT, 'loadtest/results/micro-opa-settings.json'), `${JSON.stringify(result, null, 2)}\n`);

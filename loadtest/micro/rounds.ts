@@ -4,7 +4,27 @@
  * order reversed every other round so that drift on the machine falls on all
  * of them alike; then the median of each figure over a variant's windows.
  */
+import { parseArgs } from 'node:util';
+
 export type Figures = Record<string, number>;
+
+/** The command line these benchmarks share: --rounds 3 --seconds 5 --concurrency 16 [--write]. */
+export function roundsArgs(): { rounds: number; seconds: number; concurrency: number; write: boolean } {
+  const { values } = parseArgs({
+    options: {
+      rounds: { type: 'string', default: '3' },
+      seconds: { type: 'string', default: '5' },
+      concurrency: { type: 'string', default: '16' },
+      write: { type: 'boolean', default: false },
+    },
+  });
+  return {
+    rounds: Number(values.rounds),
+    seconds: Number(values.seconds),
+    concurrency: Number(values.concurrency),
+    write: values.write ?? false,
+  };
+}
 
 export async function alternate<V extends { readonly name: string }, F extends Figures>(
   variants: readonly V[],
