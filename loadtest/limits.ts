@@ -1,12 +1,13 @@
 /**
  * "What limits it": for each issue 19 target a run may miss, the arithmetic
  * from the same run's measurements that bounds what SARK could reach on this
- * machine — the audit's share of CPU per call (the audit-off variant), the
- * CPU ceiling of the miss path with every party on the same cores, the
- * latency a bare Node hop adds, and the cores a rate needs at the measured
- * CPU per call.
+ * machine — the audit's share of CPU per call (the audit-off variant), how
+ * busy the shared cores are with each proxy (the tail, the highest rate
+ * held), the CPU ceiling of the miss path with every party on the same
+ * cores, the latency a bare Node hop adds, and the cores a rate needs at the
+ * measured CPU per call.
  */
-import { at, cpuOf, find } from './figures.ts';
+import { at, cpuOf, find, servingCpu } from './figures.ts';
 import type { ThroughputResult } from './run.ts';
 import type { WorkloadResult } from './workload.ts';
 import type { RunResult } from './workload-protocol.ts';
@@ -45,11 +46,7 @@ export function limitsMarkdown(w: WorkloadResult, throughput: ThroughputResult |
   // ms of CPU per call × 1000 calls per second ÷ 1000 ms per second: cores kept busy.
   const busy = (t: 'sark' | 'passthrough') => {
     const r = at(find(w, 'v1', t), 1000);
-    const parties = ['proxy', 'opa', 'upstream', 'clickhouse', 'generator'];
-    return sum(
-      r,
-      parties.filter((p) => r?.cpu?.cpuMsPerCall[p] !== undefined),
-    );
+    return (servingCpu(r) ?? Number.NaN) + (cpuOf(r, 'generator') ?? Number.NaN);
   };
   const uSark = busy('sark');
   const uPt = busy('passthrough');

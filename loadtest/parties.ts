@@ -204,15 +204,14 @@ export async function startClickHouseParty(): Promise<Party> {
   };
 }
 
-/** SARK's variants in the workload: each differs from the shipped configuration in one respect. */
 /**
- * `sark_ref`: the shipped configuration of another checkout of SARK (`--ref
- * DIR`, e.g. a `git worktree` of the commit before a change), measured in
- * the same run as this one: before/after comparisons on the same machine state.
- */
-/**
- * `sark_noaudit`: the shipped configuration with the audit file off, so that
- * the report can split SARK's cost into the audit row and the rest.
+ * SARK's variants in the workload: each differs from the shipped
+ * configuration in one respect. `sark_ref` is the shipped configuration of
+ * another checkout of SARK (`--ref DIR`, e.g. a `git worktree` of the commit
+ * before a change), measured in the same run as this one: before/after
+ * comparisons on the same machine state. `sark_noaudit` has the audit file
+ * off, so that the report can split SARK's cost into the audit row and the
+ * rest.
  */
 export type SarkVariant = 'sark' | 'sark_clickhouse' | 'sark_wasm' | 'sark_miss' | 'sark_ref' | 'sark_noaudit';
 

@@ -20,10 +20,10 @@ import { obligationsOf } from './obligations.ts';
 
 const NONE: readonly never[] = Object.freeze([]);
 
-/** The trusted agent-card signing keys (a JWKS file), or none: then no card counts as verified. */
 /** The policy entrypoint of agent-to-agent decisions (re-exported: sidecar.ts loads this module only with apiListen). */
 export { A2A_DECISION_PATH } from './a2a-input.ts';
 
+/** The trusted agent-card signing keys (a JWKS file), or none: then no card counts as verified. */
 export function loadCardKeys(file: string | undefined): FlattenedVerifyGetKey | undefined {
   if (!file) return undefined;
   let jwks: JSONWebKeySet;

@@ -6,7 +6,8 @@
  * every `inc()` and `observe()`. A tools/call makes about a dozen of them
  * (request, tool, upstream, decision, cache and audit series), and the
  * request path's CPU profile put prom-client at about 25 µs per call, more
- * than any SARK stage (loadtest/results, `--cpu-prof`). These children keep their own slots instead:
+ * than any SARK stage (loadtest/results, `--cpu-prof`). These children keep
+ * their own slots instead:
  *
  * - BoundCounter: a child adds to a pending number; a scrape (`get()`) hands
  *   each pending sum to prom-client's own `inc(labels, n)` first, so
